@@ -1,0 +1,216 @@
+/**
+ * The one clock every timer in the project goes through (job intervals, automation loops,
+ * the profile scheduler, the simulator). Injecting it is what makes dry-runs and simulations
+ * instant and tests deterministic: `RealClock` in production, `VirtualClock` in rehearsals.
+ */
+
+export interface TimerHandle {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  /** Repeats every `ms` (first call after `ms`); the period does not drift with callback time. */
+  setInterval(fn: () => void, ms: number): TimerHandle;
+  sleep(ms: number): Promise<void>;
+}
+
+export class RealClock implements Clock {
+  now(): number {
+    return Date.now();
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const t = setTimeout(fn, Math.max(0, ms));
+    return { cancel: () => clearTimeout(t) };
+  }
+
+  setInterval(fn: () => void, ms: number): TimerHandle {
+    // Schedules against absolute due times so a slow callback does not push later ticks back.
+    let due = Date.now() + ms;
+    let handle: NodeJS.Timeout | undefined;
+    let cancelled = false;
+    const tick = () => {
+      if (cancelled) return;
+      fn();
+      due += ms;
+      const now = Date.now();
+      if (due < now) due = now + ms - ((now - due) % ms);
+      handle = setTimeout(tick, due - now);
+    };
+    handle = setTimeout(tick, ms);
+    return {
+      cancel: () => {
+        cancelled = true;
+        if (handle) clearTimeout(handle);
+      },
+    };
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+  }
+}
+
+interface VirtualTimer {
+  due: number;
+  seq: number;
+  fn: () => void;
+  period?: number;
+  cancelled: boolean;
+}
+
+/** Lets pending promise callbacks and I/O callbacks run before the next virtual timer fires. */
+export async function settle(rounds = 3): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/**
+ * A clock that only moves when told to, jumping straight to the next due timer.
+ * Timers due at the same instant fire in the order they were created.
+ */
+export class VirtualClock implements Clock {
+  private current: number;
+  private seq = 0;
+  private heap: VirtualTimer[] = [];
+
+  constructor(startMs: number = Date.UTC(2026, 0, 1)) {
+    this.current = startMs;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    return this.add(fn, Math.max(0, ms));
+  }
+
+  setInterval(fn: () => void, ms: number): TimerHandle {
+    if (!(ms > 0)) throw new RangeError(`setInterval needs a positive period, got ${ms}`);
+    return this.add(fn, ms, ms);
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.setTimeout(resolve, ms));
+  }
+
+  /** Number of timers still waiting. */
+  pending(): number {
+    return this.heap.filter((t) => !t.cancelled).length;
+  }
+
+  /** Due time of the next live timer, or undefined when none is scheduled. */
+  nextDue(): number | undefined {
+    this.dropCancelledHead();
+    return this.heap[0]?.due;
+  }
+
+  /**
+   * Fires every timer due up to `target` in order, letting promise chains started by each
+   * callback settle before the next one fires, then leaves the clock at `target`.
+   */
+  async advanceTo(target: number, settleRounds = 3): Promise<void> {
+    await settle(settleRounds);
+    for (;;) {
+      this.dropCancelledHead();
+      const next = this.heap[0];
+      if (!next || next.due > target) break;
+      this.pop();
+      this.current = Math.max(this.current, next.due);
+      if (next.period !== undefined) {
+        next.due += next.period;
+        this.push(next);
+      }
+      next.fn();
+      await settle(settleRounds);
+    }
+    this.current = Math.max(this.current, target);
+  }
+
+  advance(ms: number, settleRounds = 3): Promise<void> {
+    return this.advanceTo(this.current + ms, settleRounds);
+  }
+
+  /**
+   * Runs timers until none is left or the clock passes `untilMs`.
+   * Returns the number of timers fired (useful as a runaway guard in tests).
+   */
+  async runAll(untilMs = Number.POSITIVE_INFINITY, settleRounds = 3): Promise<number> {
+    let fired = 0;
+    await settle(settleRounds);
+    for (;;) {
+      const due = this.nextDue();
+      if (due === undefined || due > untilMs) break;
+      const t = this.pop()!;
+      this.current = Math.max(this.current, t.due);
+      if (t.period !== undefined) {
+        t.due += t.period;
+        this.push(t);
+      }
+      t.fn();
+      fired++;
+      await settle(settleRounds);
+    }
+    if (Number.isFinite(untilMs)) this.current = Math.max(this.current, untilMs);
+    return fired;
+  }
+
+  private add(fn: () => void, delay: number, period?: number): TimerHandle {
+    const timer: VirtualTimer = { due: this.current + delay, seq: this.seq++, fn, period, cancelled: false };
+    this.push(timer);
+    return {
+      cancel: () => {
+        timer.cancelled = true;
+      },
+    };
+  }
+
+  private dropCancelledHead(): void {
+    while (this.heap.length > 0 && this.heap[0].cancelled) this.pop();
+  }
+
+  private less(a: VirtualTimer, b: VirtualTimer): boolean {
+    return a.due < b.due || (a.due === b.due && a.seq < b.seq);
+  }
+
+  private push(t: VirtualTimer): void {
+    // Re-queued intervals get a fresh sequence number so they sort after timers created earlier for the same instant.
+    t.seq = this.seq++;
+    const h = this.heap;
+    h.push(t);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(h[i], h[p])) break;
+      [h[i], h[p]] = [h[p], h[i]];
+      i = p;
+    }
+  }
+
+  private pop(): VirtualTimer | undefined {
+    const h = this.heap;
+    if (h.length === 0) return undefined;
+    const top = h[0];
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && this.less(h[l], h[m])) m = l;
+        if (r < h.length && this.less(h[r], h[m])) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m], h[i]];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
