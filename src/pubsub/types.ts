@@ -53,3 +53,22 @@ export interface PubSubClient {
   /** Clean disconnect: the last will (if any) is not sent. */
   end(): Promise<void>;
 }
+
+/**
+ * Where the pubsub layer reports what it cannot throw (a handler that failed, a reconnect attempt).
+ * Kept to four methods so any logger (the job logger, console, a test spy) fits.
+ */
+export interface PubSubLogger {
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/** The logger used when none is injected: the pubsub layer stays silent. */
+export const silentPubSubLogger: PubSubLogger = {
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+};

@@ -1,0 +1,60 @@
+/**
+ * JSON exactly as the original's msgspec encoder writes it: compact, raw UTF-8 (no `\uXXXX` for
+ * non-ASCII), keys in insertion order, floats in msgspec's own shortest form, NaN/Infinity as
+ * `null`. Struct payloads, dict settings and every other JSON the Python jobs publish look like
+ * this, so readers and byte-level comparisons agree with ours.
+ */
+import { formatPayloadTimestamp, PyInt } from "../util/python-format";
+
+/**
+ * msgspec's float text (it differs from Python's `str`): shortest round-trip digits, positional
+ * for decimal exponents -5 < e ≤ 16 counted as digits before the point, otherwise `1.5e-7` /
+ * `1e16` with no `+` and no zero padding. Integral values keep a `.0`.
+ */
+export function formatMsgspecFloat(n: number): string {
+  if (!Number.isFinite(n)) return "null";
+  if (n === 0) return Object.is(n, -0) ? "-0.0" : "0.0";
+  const sign = n < 0 ? "-" : "";
+  const [mantissa, expText] = Math.abs(n).toExponential().split("e");
+  const digits = mantissa.replace(".", "");
+  const length = digits.length;
+  // `pointAt` = how many digits stand before the decimal point in positional notation.
+  const pointAt = Number(expText) + 1;
+  if (pointAt >= length && pointAt <= 16) return `${sign}${digits}${"0".repeat(pointAt - length)}.0`;
+  if (pointAt > 0 && pointAt <= 16) return `${sign}${digits.slice(0, pointAt)}.${digits.slice(pointAt)}`;
+  if (pointAt > -5 && pointAt <= 0) return `${sign}0.${"0".repeat(-pointAt)}${digits}`;
+  const exponent = `e${pointAt - 1}`;
+  return length === 1 ? `${sign}${digits}${exponent}` : `${sign}${digits[0]}.${digits.slice(1)}${exponent}`;
+}
+
+/**
+ * Encodes a value as msgspec would. Plain numbers are Python floats (`500.0`); wrap integers in
+ * `PyInt` (`0`). Use a `Map` where integer-like keys must keep their order. Buffers become base64
+ * (msgspec `bytes`), Dates RFC 3339 UTC (`…:30.730000Z`). `undefined` object members are skipped.
+ */
+export function encodeMsgspecJson(value: unknown): string {
+  if (value === null || value === undefined) return "null";
+  if (value instanceof PyInt) return String(value.value);
+  switch (typeof value) {
+    case "boolean":
+      return value ? "true" : "false";
+    case "number":
+      return formatMsgspecFloat(value);
+    case "bigint":
+      return value.toString();
+    case "string":
+      // JSON.stringify escapes exactly `"`, `\` and control characters, leaving other text raw, as msgspec does.
+      return JSON.stringify(value);
+  }
+  if (Buffer.isBuffer(value) || value instanceof Uint8Array) return JSON.stringify(Buffer.from(value).toString("base64"));
+  if (value instanceof Date) return JSON.stringify(formatPayloadTimestamp(value.getTime()));
+  if (Array.isArray(value)) return `[${value.map(encodeMsgspecJson).join(",")}]`;
+  if (typeof value === "object") {
+    const entries = value instanceof Map ? [...value.entries()] : Object.entries(value as Record<string, unknown>);
+    const members = entries
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${JSON.stringify(String(k))}:${encodeMsgspecJson(v)}`);
+    return `{${members.join(",")}}`;
+  }
+  throw new TypeError(`Cannot encode a ${typeof value} as JSON.`);
+}
