@@ -17,6 +17,9 @@ export interface SqliteConnectionOptions {
 
 export function sqlitePragmas(opts: SqliteConnectionOptions = {}): string[] {
   return [
+    // Only takes effect on a database with no tables yet (or after a VACUUM); it must also come
+    // before journal_mode, which writes the header of a new file.
+    "auto_vacuum = INCREMENTAL",
     "journal_mode = WAL",
     // NORMAL: safe with WAL, and much cheaper on an SD card than FULL.
     "synchronous = 1",
@@ -24,8 +27,6 @@ export function sqlitePragmas(opts: SqliteConnectionOptions = {}): string[] {
     "temp_store = 2",
     "busy_timeout = 15000",
     `foreign_keys = ${opts.foreignKeys === false ? "OFF" : "ON"}`,
-    // Only takes effect on a database that has no tables yet (or after a VACUUM).
-    "auto_vacuum = INCREMENTAL",
     "cache_size = -4000",
     ...(opts.recursiveTriggers ? ["recursive_triggers = ON"] : []),
   ];
