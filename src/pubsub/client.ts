@@ -10,6 +10,7 @@
  */
 import { randomInt } from "node:crypto";
 import { connect as mqttConnect, type IClientOptions, type MqttClient } from "mqtt";
+import { isTesting } from "../config/testing";
 import type { ConfigReader } from "../config/types";
 import { isValidFilter, TopicError, topicMatches } from "./topics";
 import {
@@ -98,11 +99,6 @@ export function clientIdWithSuffix(base: string): string {
 
 type EnvLike = Record<string, string | undefined>;
 
-function isTestingEnv(env: EnvLike): boolean {
-  const v = env.TESTING;
-  return v !== undefined && v !== "" && v !== "0" && v.toLowerCase() !== "false";
-}
-
 /** Python configparser truthiness, used for `[mqtt] use_tls`. */
 function configTruthy(value: string | null | undefined): boolean {
   return value != null && ["1", "yes", "true", "on"].includes(value.trim().toLowerCase());
@@ -130,7 +126,7 @@ export function mqttOptionsFromConfig(config: ConfigReader, env: EnvLike = {}): 
     url: `${tls ? "mqtts" : "mqtt"}://${hostPort(host, port)}`,
     username: config.getString("mqtt", "username", "pioreactor"),
     password: config.getString("mqtt", "password", "raspberry"),
-    immediateFirstRetries: isTestingEnv(env) ? 2 : 0,
+    immediateFirstRetries: isTesting(env) ? 2 : 0,
   };
 }
 

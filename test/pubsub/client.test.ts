@@ -1,4 +1,5 @@
 import type { MqttMessage, PubSubClient } from "../../src/pubsub/types";
+import { startEmbeddedBroker } from "../../src/pubsub/broker";
 import { waitForMessage } from "../../src/pubsub/client";
 import { connectTestClient, uniqueSuffix, withBrokers } from "../helpers/broker";
 
@@ -148,7 +149,6 @@ describe("first connection", () => {
   });
 
   test("background mode queues publishes until the broker appears", async () => {
-    const { startEmbeddedBroker } = await import("../../src/pubsub/broker");
     const probe = await startEmbeddedBroker({ port: 0 });
     const port = probe.port;
     await probe.close();

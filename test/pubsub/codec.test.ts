@@ -70,7 +70,7 @@ describe("encodeSettingValue: bytes as in the captures", () => {
 
   test("msgspec JSON: raw UTF-8, Map key order, null for NaN, base64 bytes, Dates", () => {
     expect(encodeMsgspecJson({ unit: "℃", quote: 'a"b\n' })).toBe('{"unit":"℃","quote":"a\\"b\\n"}');
-    expect(encodeMsgspecJson(new Map([["17", 30], ["13", pyInt(2)]]))).toBe('{"17":30.0,"13":2}');
+    expect(encodeMsgspecJson(new Map<string, unknown>([["17", 30], ["13", pyInt(2)]]))).toBe('{"17":30.0,"13":2}');
     expect(encodeMsgspecJson([Number.NaN, Number.POSITIVE_INFINITY, null, true])).toBe("[null,null,null,true]");
     expect(encodeMsgspecJson({ b: Buffer.from("hi") })).toBe('{"b":"aGk="}');
     expect(encodeMsgspecJson({ t: new Date(Date.UTC(2026, 10, 21, 5, 42, 30, 730)) })).toBe('{"t":"2026-11-21T05:42:30.730000Z"}');
