@@ -43,6 +43,10 @@ function withoutChains(e: Expr): Expr {
   }
 }
 
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
 export function checkExpressionSyntax(value: string | boolean): SyntaxCheck {
   if (typeof value === "boolean") return {};
   const text = isBracketedExpression(value) ? stripExpressionBrackets(value) : value;
@@ -64,7 +68,7 @@ export function checkExpressionSyntax(value: string | boolean): SyntaxCheck {
     const hint =
       python.ok && !asOriginalValidates.error.lexical
         ? `The original Pioreactor cannot chain \`<\`, \`==\` or \`>\`; write \`${printExplicit(withoutChains(python.expr))}\`.`
-        : `${asOriginalValidates.error.detail} (at offset ${asOriginalValidates.error.index}).`;
+        : `${capitalize(asOriginalValidates.error.detail)} at offset ${asOriginalValidates.error.index} of \`${text}\`.`;
     return { error: { message: SYNTAX_ERROR, hint } };
   }
 
