@@ -1,0 +1,301 @@
+/**
+ * The hardware ports backed by a simulated bioreactor. Each adapter behaves like its real
+ * counterpart where jobs can tell the difference: ADC inputs return the raw counts of the chip
+ * the description names (with its gain and clipping), the temperature sensor reports the PCB in
+ * TMP1075 steps, the hall sensor emits one falling edge per revolution on the clock, and
+ * injected I²C faults throw the same I2cError the Pi drivers throw.
+ */
+
+import type { Clock, TimerHandle } from "../../util/clock";
+import { adsGainFor, adsVoltsToRaw, canonicalAdsGain, adsRawToVolts, picoRawToVolts, picoScaleForFirmware, picoVoltsToRaw } from "../adc-conversion";
+import { HardwareError } from "../errors";
+import { type AdcInputDescription, type HardwareMap, pinForPwmChannel } from "../hardware-map";
+import {
+  type Adc,
+  type AdcInput,
+  clampPercent,
+  type Eeprom,
+  type GpioEdgeSource,
+  type GpioPin,
+  type HatIdentity,
+  HEATER_PWM_HZ,
+  type HardwareBackend,
+  type LedChannel,
+  type LedDriver,
+  type Pwm,
+  type PwmChannel,
+  type TempSensor,
+} from "../ports";
+import type { BioreactorHandle } from "./handle";
+
+export class SimPwm implements Pwm {
+  private dc = 0;
+  private started = false;
+  private released = false;
+
+  constructor(
+    private readonly handle: BioreactorHandle,
+    readonly pin: GpioPin,
+    readonly frequencyHz: number,
+  ) {}
+
+  get dutyCycle(): number {
+    return this.dc;
+  }
+
+  private apply(dc: number): void {
+    if (this.released) throw new HardwareError(`PWM on GPIO ${this.pin} was cleaned up; create a new one`);
+    this.handle.use((b) => b.setDutyCycle(this.pin, dc));
+    this.dc = dc;
+  }
+
+  async start(initialDutyCycle: number): Promise<void> {
+    this.started = true;
+    this.apply(clampPercent(initialDutyCycle));
+  }
+
+  async setDutyCycle(dutyCycle: number): Promise<void> {
+    const dc = clampPercent(dutyCycle);
+    if (!this.started) {
+      if (dc === 0) return;
+      throw new HardwareError(`PWM on GPIO ${this.pin}: call start() before setting a duty cycle`);
+    }
+    this.apply(dc);
+  }
+
+  async stop(): Promise<void> {
+    if (this.released) return;
+    this.apply(0);
+    this.started = false;
+  }
+
+  async cleanup(): Promise<void> {
+    await this.stop();
+    this.released = true;
+  }
+}
+
+export class SimAdcInput implements AdcInput {
+  readonly name: string;
+  readonly driver: AdcInputDescription["driver"];
+  readonly address: number;
+  readonly channel: number;
+  readonly hasGain: boolean;
+  private currentGain = 1;
+
+  constructor(
+    private readonly handle: BioreactorHandle,
+    description: AdcInputDescription,
+    private readonly picoScale: number,
+  ) {
+    this.name = description.name;
+    this.driver = description.driver;
+    this.address = description.address;
+    this.channel = description.channel;
+    this.hasGain = description.driver !== "pico";
+  }
+
+  get gain(): number {
+    return this.currentGain;
+  }
+
+  async readRaw(): Promise<number> {
+    const volts = this.handle.use((b) => {
+      b.checkI2c(this.address);
+      return b.readAdcVolts(this.name);
+    });
+    if (this.driver === "pico") {
+      return Math.min(4095 * this.picoScale, Math.max(0, Math.round(picoVoltsToRaw(volts, this.picoScale))));
+    }
+    return Math.min(32767, Math.max(-32768, Math.round(adsVoltsToRaw(volts, this.currentGain))));
+  }
+
+  rawToVolts(raw: number): number {
+    return this.driver === "pico" ? picoRawToVolts(raw, this.picoScale) : adsRawToVolts(raw, this.currentGain);
+  }
+
+  voltsToRaw(volts: number): number {
+    return this.driver === "pico" ? picoVoltsToRaw(volts, this.picoScale) : adsVoltsToRaw(volts, this.currentGain);
+  }
+
+  async readVolts(): Promise<number> {
+    return this.rawToVolts(await this.readRaw());
+  }
+
+  async setGain(gain: number): Promise<void> {
+    if (!this.hasGain) {
+      if (gain !== 1) throw new HardwareError(`${this.name}: the HAT MCU ADC has no programmable gain (asked for ${gain})`);
+      return;
+    }
+    const g = canonicalAdsGain(gain);
+    this.handle.use((b) => b.checkI2c(this.address));
+    this.currentGain = g;
+  }
+
+  async adjustGainFor(volts: number, tolerance = 0.85): Promise<boolean> {
+    if (!this.hasGain) return false;
+    const gain = adsGainFor(volts, tolerance);
+    if (gain === undefined || gain === this.currentGain) return false;
+    await this.setGain(gain);
+    return true;
+  }
+}
+
+class SimAdc implements Adc {
+  private readonly inputs = new Map<string, SimAdcInput>();
+
+  constructor(map: HardwareMap, handle: BioreactorHandle, picoScale: number) {
+    for (const d of Object.values(map.adc)) this.inputs.set(d.name, new SimAdcInput(handle, d, picoScale));
+  }
+
+  inputNames(): string[] {
+    return [...this.inputs.keys()];
+  }
+
+  input(name: string): AdcInput {
+    const input = this.inputs.get(name);
+    if (!input) {
+      throw new HardwareError(`No ADC input '${name}' in the hardware description (known: ${this.inputNames().join(", ")})`);
+    }
+    return input;
+  }
+}
+
+class SimLedDriver implements LedDriver {
+  constructor(
+    private readonly handle: BioreactorHandle,
+    private readonly address: number,
+  ) {}
+
+  async setIntensity(channel: LedChannel, percent: number): Promise<void> {
+    if (!["A", "B", "C", "D"].includes(channel)) throw new RangeError(`LED channel must be A, B, C or D, got ${channel}`);
+    const pct = clampPercent(percent);
+    this.handle.use((b) => {
+      b.checkI2c(this.address);
+      b.setLed(channel, pct);
+    });
+  }
+}
+
+class SimTempSensor implements TempSensor {
+  constructor(
+    private readonly handle: BioreactorHandle,
+    readonly address: number,
+  ) {}
+
+  async readCelsius(): Promise<number> {
+    return this.handle.use((b) => {
+      b.checkI2c(this.address);
+      return b.readPcbTemperature();
+    });
+  }
+}
+
+/** While someone listens, schedules the next magnet pass on the clock from the current RPM. */
+export class SimHallSensor implements GpioEdgeSource {
+  private readonly listeners = new Set<(timestampMs: number) => void>();
+  private timer: TimerHandle | undefined;
+  /** How often a stopped stirrer is checked for motion. */
+  static readonly IDLE_POLL_MS = 200;
+
+  constructor(
+    readonly pin: GpioPin,
+    private readonly handle: BioreactorHandle,
+    private readonly clock: Clock,
+  ) {}
+
+  onEdge(listener: (timestampMs: number) => void): () => void {
+    this.listeners.add(listener);
+    if (this.listeners.size === 1) this.scheduleNext();
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) this.stopTimer();
+    };
+  }
+
+  private stopTimer(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+  }
+
+  private scheduleNext(): void {
+    const now = this.clock.now();
+    const { rpm, phase, periodJitter, z } = this.handle.use((b) => ({ ...b.stirrerMotion(), z: b.normal() }));
+    if (rpm < 1) {
+      this.timer = this.clock.setTimeout(() => this.scheduleNext(), SimHallSensor.IDLE_POLL_MS);
+      return;
+    }
+    const periodMs = 60_000 / rpm;
+    const delay = Math.max(0.05, (1 - phase) * periodMs * (1 + periodJitter * z));
+    const due = now + delay;
+    this.timer = this.clock.setTimeout(() => this.fire(due), delay);
+  }
+
+  private fire(due: number): void {
+    this.handle.use((b) => b.markHallEdge());
+    for (const l of [...this.listeners]) l(due);
+    if (this.listeners.size > 0) this.scheduleNext();
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+    this.stopTimer();
+  }
+}
+
+class SimEeprom implements Eeprom {
+  constructor(
+    private readonly identity: HatIdentity | null,
+    private readonly firmware: [number, number] | null,
+    private readonly handle: BioreactorHandle,
+    private readonly mcuAddress: number | null,
+  ) {}
+
+  async readHat(): Promise<HatIdentity | null> {
+    return this.identity && { ...this.identity };
+  }
+
+  async readFirmwareVersion(): Promise<[number, number] | null> {
+    if (this.firmware === null || this.mcuAddress === null) return null;
+    const address = this.mcuAddress;
+    this.handle.use((b) => b.checkI2c(address));
+    return [...this.firmware];
+  }
+}
+
+export interface SimBackendOptions {
+  map: HardwareMap;
+  handle: BioreactorHandle;
+  clock: Clock;
+  /** HAT MCU firmware; null for HAT 1.0. */
+  firmware: [number, number] | null;
+  hatIdentity: HatIdentity | null;
+}
+
+export function createSimBackend(opts: SimBackendOptions): HardwareBackend {
+  const { map, handle, clock } = opts;
+  const mcu = map.adc["version"]?.driver === "pico" ? map.adc["version"].address : null;
+  const known = new Set<number>([...Object.values(map.adc).map((d) => d.address), map.dac.address, map.temp.address]);
+  const pwmOnPin = (pin: GpioPin, frequencyHz: number): Pwm => new SimPwm(handle, pin, frequencyHz);
+  return {
+    map,
+    pwm: (channel: PwmChannel, frequencyHz: number) => pwmOnPin(pinForPwmChannel(map, channel), frequencyHz),
+    pwmOnPin,
+    heater: (frequencyHz = HEATER_PWM_HZ) => pwmOnPin(pinForPwmChannel(map, map.pwm.heaterChannel), frequencyHz),
+    adc: new SimAdc(map, handle, picoScaleForFirmware(opts.firmware ?? [0, 5])),
+    ledDriver: new SimLedDriver(handle, map.dac.address),
+    rpmSensor: new SimHallSensor(map.gpio.hallSensorPin, handle, clock),
+    tempSensor: new SimTempSensor(handle, map.temp.address),
+    eeprom: new SimEeprom(opts.hatIdentity, opts.firmware, handle, mcu),
+    isI2cDevicePresent: async (address: number) => {
+      if (!known.has(address)) return false;
+      try {
+        handle.use((b) => b.checkI2c(address));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    close: async () => {},
+  };
+}
