@@ -88,6 +88,9 @@ export class PublishDroppedError extends Error {
   }
 }
 
+/** How long `end()` waits for in-flight publishes before dropping the connection. */
+const END_GRACE_MS = 5000;
+
 const CLIENT_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
 
 /** `<base>-xxxx` with 4 characters from [a-z0-9]. */
@@ -440,9 +443,19 @@ export class MqttPubSubClient implements PubSubClient {
     }
     this.rejectWaiters(new Error("The MQTT client was ended before it connected."));
     this.subscriptions.clear();
-    // Connected: a clean DISCONNECT after in-flight QoS>0 completes (so the last will is not sent).
-    // Not connected: nothing to flush, stop retrying now.
-    await this.mqtt.endAsync(!this.mqtt.connected);
+    if (!this.mqtt.connected) {
+      await this.mqtt.endAsync(true); // nothing to flush: just stop retrying
+      return;
+    }
+    // A clean DISCONNECT once in-flight QoS>0 publishes complete (so the last will is not sent),
+    // but never hang on a broker that stopped answering.
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), END_GRACE_MS);
+    });
+    const outcome = await Promise.race([this.mqtt.endAsync(false), gaveUp]);
+    clearTimeout(timer);
+    if (outcome === "timeout") await this.mqtt.endAsync(true);
   }
 }
 

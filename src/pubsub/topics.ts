@@ -135,6 +135,11 @@ export function dosingEventsTopic(unit: string, experiment: string): string {
   return experimentTopic(unit, experiment, "dosing_events");
 }
 
+/** Dosing events of one or all units/experiments (omitted parts are `+`). */
+export function dosingEventsFilter(parts: { unit?: string; experiment?: string } = {}): string {
+  return [TOPIC_ROOT, parts.unit ?? "+", parts.experiment ?? "+", "dosing_events"].join("/");
+}
+
 export function ledChangeEventsTopic(unit: string, experiment: string): string {
   return experimentTopic(unit, experiment, "led_change_events");
 }

@@ -1,5 +1,6 @@
 import {
   assignmentTopic,
+  dosingEventsFilter,
   experimentWildcard,
   isTestingExperimentTopic,
   isValidFilter,
@@ -51,6 +52,10 @@ test("command filters: the job's unit and $broadcast, same experiment", () => {
   ]);
   expect(logFilter({ unit: "u" })).toBe("pioreactor/u/+/logs/+/+");
   expect(settingFilter({ job: "monitor", setting: "state" })).toBe("pioreactor/+/+/monitor/$state");
+  expect(settingFilter({ unit: "$broadcast", job: "monitor", setting: "flicker_led_response_okay" })).toBe(
+    "pioreactor/$broadcast/+/monitor/flicker_led_response_okay",
+  );
+  expect(dosingEventsFilter({ unit: "u" })).toBe("pioreactor/u/+/dosing_events");
 });
 
 test("bad segments are refused with a clear error", () => {
