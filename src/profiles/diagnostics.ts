@@ -32,6 +32,7 @@ export const ADDED_CODES = {
   unknownActionType: "schema.unknown_action_type",
   versionNotString: "schema.version_not_string",
   precedence: "expression.precedence",
+  unknownFunction: "expression.function.unknown",
   unknownUnit: "profile.unit.unknown",
 } as const;
 

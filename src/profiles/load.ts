@@ -251,10 +251,14 @@ export function loadYaml(text: string): LoadedYaml {
     });
   }
   if (diagnostics.some((d) => d.severity === "error")) return { sourceMap, diagnostics };
-  if (docList.length === 0) return { value: null, sourceMap, diagnostics };
+  if (docList.length === 0) {
+    sourceMap.setValue([], { line: 1, column: 1 });
+    return { value: null, sourceMap, diagnostics };
+  }
 
   const converter = new Converter(docList[0], lines);
   const value = converter.convert(docList[0].contents, []);
+  if (!converter.sourceMap.locate([])) converter.sourceMap.setValue([], { line: 1, column: 1 });
   diagnostics.push(...converter.diagnostics);
   return { value, sourceMap: converter.sourceMap, diagnostics };
 }

@@ -163,6 +163,9 @@ export class ProfileSchemaValidator {
         if (!hint && field === "options" && typeof actionType === "string") {
           hint = `\`${actionType}\` takes no options; only \`start\`, \`update\` and \`log\` do.`;
         }
+        if (actionType === "log" && (field === "message" || field === "level")) {
+          hint = `Put \`${field}\` under \`options:\`.`;
+        }
         if (!hint && allowed.length > 0 && allowed.length <= 12) {
           hint = `Allowed here: ${allowed.map((a) => `\`${a}\``).join(", ")}.`;
         }
@@ -187,7 +190,9 @@ export class ProfileSchemaValidator {
         if (expected.includes("str") && (got === "bool" || got === "float" || got === "int")) {
           hint = "YAML reads unquoted `yes`, `no`, `on`, `off`, `true` and numbers as non-strings; quote the value.";
         }
-        if (got === "null" && expected === "object") hint = "Give it content or remove the key.";
+        if (got === "null" && expected === "object") {
+          hint = path.length === 0 ? 'The document is empty; start with `version: "1.0"`.' : "Give it content or remove the key.";
+        }
         const field = path[path.length - 1];
         const modern = typeof field === "string" ? LEGACY_TIME_FIELDS[field] : undefined;
         if (modern && got === "str") {

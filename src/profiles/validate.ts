@@ -84,7 +84,9 @@ class SemanticChecks {
       const actions = isMapping(job) ? job.actions : undefined;
       if (!Array.isArray(actions)) continue;
       jobLists.push([jobPath, actions]);
-      actions.forEach((a, i) => this.actionTree(a, [...jobPath, "actions", i]));
+      actions.forEach((a, i) => {
+        this.actionTree(a, [...jobPath, "actions", i]);
+      });
     }
     for (const [jobPath, actions] of jobLists) this.ordering(jobPath, actions);
     if (knownUnits) this.units(doc, knownUnits);
@@ -123,7 +125,9 @@ class SemanticChecks {
     this.times(action, path);
     this.expressions(action, path);
     if ((action.type === "when" || action.type === "repeat") && Array.isArray(action.actions)) {
-      action.actions.forEach((child, i) => this.actionTree(child, [...path, "actions", i]));
+      action.actions.forEach((child, i) => {
+        this.actionTree(child, [...path, "actions", i]);
+      });
     }
   }
 
@@ -210,6 +214,7 @@ class SemanticChecks {
     if (typeof value !== "string" && typeof value !== "boolean") return;
     const check = checkExpressionSyntax(value);
     if (check.error) this.push("error", "expression.syntax", check.error.message, path, check.error.hint);
+    for (const f of check.unknownFunctions ?? []) this.push("error", ADDED_CODES.unknownFunction, f.message, path, f.hint);
     if (check.precedence) this.push("warning", ADDED_CODES.precedence, check.precedence.message, path, check.precedence.hint);
   }
 
@@ -386,6 +391,22 @@ export function loadProfileText(
   };
 }
 
+/**
+ * The original reports an invalid time of a `repeat` child twice (once from the repeat, once
+ * from the child); one copy is enough. Only exact repeats of time diagnostics are dropped (two
+ * bad `${{ }}` in one log message legitimately share a path and message).
+ */
+function withoutRepeats(diagnostics: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return diagnostics.filter((d) => {
+    if (!d.code.startsWith("time.")) return true;
+    const key = `${d.severity}|${d.code}|${d.path}|${d.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
 /** Everything: YAML, structure, the original's semantic rules, precedence warnings, unknown units. */
 export function validateProfileText(text: string, opts: ValidateOptions = {}): ProfileValidation {
   const loaded = loadProfileText(text, opts);
@@ -393,7 +414,7 @@ export function validateProfileText(text: string, opts: ValidateOptions = {}): P
   if (isMapping(loaded.document)) {
     const semantic = new SemanticChecks(loaded.sourceMap);
     semantic.run(loaded.document, opts.knownUnits);
-    diagnostics.push(...semantic.out);
+    diagnostics.push(...withoutRepeats(semantic.out));
   }
   return {
     ok: !hasErrors(diagnostics),

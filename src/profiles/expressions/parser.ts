@@ -134,7 +134,7 @@ class PrattParser {
       case "(": {
         const inner = this.parse(0);
         const close = this.peek();
-        if (!close || close.kind !== ")") {
+        if (close?.kind !== ")") {
           throw close
             ? new SyntaxFailure(`expected \`)\` but found \`${close.text}\``, close.index)
             : new SyntaxFailure("missing `)`", this.textLength);

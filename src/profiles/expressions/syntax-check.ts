@@ -6,13 +6,41 @@
  */
 import { type Expr, printCanonical, printExplicit } from "./ast";
 import { isBracketedExpression, stripExpressionBrackets } from "./brackets";
+import { closestMatch } from "../diagnostics";
 import { parseExpression } from "./parser";
 
 export interface SyntaxCheck {
   /** An `expression.syntax` error: `message` is the original's text. */
   error?: { message: string; hint?: string };
+  /**
+   * Calls of functions that do not exist. The original accepts them when validating and fails
+   * every time they are evaluated; we report them up front (`message` is its runtime text).
+   */
+  unknownFunctions?: Array<{ name: string; message: string; hint?: string }>;
   /** The expression is valid but means something else under the original's precedence. */
   precedence?: { message: string; hint: string };
+}
+
+/** The zero-argument functions expressions may call (profiles spec §5.5). */
+export const KNOWN_FUNCTIONS: readonly string[] = ["random", "unit", "experiment", "job_name", "hours_elapsed"];
+
+function functionNames(e: Expr): string[] {
+  switch (e.kind) {
+    case "function":
+      return [e.name];
+    case "unary":
+      return functionNames(e.operand);
+    case "binary":
+      return [...functionNames(e.left), ...functionNames(e.right)];
+    case "chain":
+      return e.operands.flatMap(functionNames);
+    default:
+      return [];
+  }
+}
+
+function closestFunction(name: string): string | undefined {
+  return closestMatch(name, KNOWN_FUNCTIONS);
 }
 
 const SYNTAX_ERROR = "Syntax error in expression.";
@@ -82,17 +110,28 @@ export function checkExpressionSyntax(value: string | boolean): SyntaxCheck {
     };
   }
 
+  const result: SyntaxCheck = {};
+  const unknown = functionNames(original.expr).filter((name) => !KNOWN_FUNCTIONS.includes(name));
+  if (unknown.length > 0) {
+    result.unknownFunctions = [...new Set(unknown)].map((name) => {
+      const close = closestFunction(name);
+      return {
+        name,
+        message: `${name}() is not a valid function in profile expressions.`,
+        hint: close ? `Did you mean \`${close}()\`?` : `Available: ${KNOWN_FUNCTIONS.map((f) => `${f}()`).join(", ")}.`,
+      };
+    });
+  }
+
   const python = parseExpression(text, "python");
   if (python.ok && printCanonical(python.expr) !== printCanonical(original.expr)) {
     const portable = printExplicit(withoutChains(python.expr));
-    return {
-      precedence: {
+    result.precedence = {
         message:
           `Operator precedence differs from Python here: the original Pioreactor reads this as ` +
           `\`${printExplicit(original.expr)}\`, pioreactor-ts (like Python) as \`${printExplicit(python.expr)}\`.`,
         hint: `Add parentheses so both read it the same: \`${portable}\`.`,
-      },
     };
   }
-  return {};
+  return result;
 }
