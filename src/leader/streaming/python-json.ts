@@ -75,7 +75,7 @@ export function pythonJsonDumpsOfJsonText(text: string): string {
     if (!m) throw new SyntaxError(`unexpected character at ${i}`);
     i += m[0].length;
     const lexeme = m[0];
-    if (/^-?\d+$/.test(lexeme)) return lexeme.replace(/^(-?)0+(?=\d)/, "$1");
+    if (/^-?\d+$/.test(lexeme)) return BigInt(lexeme).toString(); // Python ints: "-0" prints as "0"
     if (/^-?\d/.test(lexeme)) return formatPyFloat(Number(lexeme));
     return lexeme;
   };
