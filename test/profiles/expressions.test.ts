@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: profile expressions are written ${{ … }}
 import {
   checkExpressionSyntax,
   convertString,
