@@ -10,7 +10,7 @@
  */
 import { PyInt } from "../util/python-format";
 
-export type TimeValue = number | PyInt | string;
+export type TimeInput = number | PyInt | string;
 
 export class TimeValueError extends Error {
   override readonly name = "TimeValueError";
@@ -34,7 +34,7 @@ export function secondsToHours(seconds: number): number {
 }
 
 /** Throws `TimeValueError` with the original's message for anything it would reject. */
-export function timeToSeconds(value: TimeValue): number {
+export function timeToSeconds(value: TimeInput): number {
   if (value instanceof PyInt) return hoursToSeconds(value.value);
   if (typeof value === "number") return hoursToSeconds(value);
   if (typeof value !== "string") throw new TimeValueError(`Invalid time literal type: ${typeof value}`);
@@ -48,7 +48,7 @@ export function secondsToMs(seconds: number): number {
   return seconds * 1000;
 }
 
-export function timeToMs(value: TimeValue): number {
+export function timeToMs(value: TimeInput): number {
   return secondsToMs(timeToSeconds(value));
 }
 
@@ -60,7 +60,7 @@ export type TimeCheck =
  * The validator's check of one time field: invalid literal, negative (start times), or not
  * greater than zero (`every`, `repeat_every_hours`, `max_time`, `max_hours`).
  */
-export function checkTimeField(fieldName: string, value: TimeValue, mustBePositive: boolean): TimeCheck {
+export function checkTimeField(fieldName: string, value: TimeInput, mustBePositive: boolean): TimeCheck {
   let seconds: number;
   try {
     seconds = timeToSeconds(value);
