@@ -10,10 +10,11 @@ import type { JobDeps, JobState } from "./background-job";
 import { DodgingJob } from "./dodging-job";
 import type { KeyValueCache } from "./local-storage";
 import { Pid } from "./pid";
+import { type JobCommand, parseBool, parseFloatOption, parseFloatRange, runInForeground } from "./job-command";
 import { PwmOutput } from "./pwm-output";
 import { processIsAlive } from "./registry";
 import { RepeatedTimer } from "./repeated-timer";
-import type { RpmCalculator } from "./rpm";
+import { type RpmCalculator, RpmFromEdges } from "./rpm";
 
 export interface StirringOptions {
   /** Clamped to 0..1500 by the CLI; undefined or 0 falls back to `[stirring.config] initial_target_rpm`. */
@@ -342,3 +343,53 @@ export class Stirrer extends DodgingJob {
     await this.hw.rpmCalculator?.close().catch(() => undefined);
   }
 }
+
+export const stirringCommand: JobCommand = {
+  name: "stirring",
+  summary: "Start the stirring of the Pioreactor.",
+  options: [
+    { flags: "--target-rpm <rpm>", description: "set the target RPM", parse: parseFloatRange("--target-rpm", 0, 1500, true) },
+    { flags: "--use-rpm <bool>", description: "Use RPM feedback loop.", parse: parseBool("--use-rpm") },
+    { flags: "--duty-cycle <percent>", description: "initial duty cycle (%)", parse: parseFloatRange("--duty-cycle", 0, 100) },
+    {
+      flags: "--target-rpm-during-od-reading <rpm>",
+      description: "override RPM during OD readings",
+      parse: parseFloatOption("--target-rpm-during-od-reading"),
+    },
+    {
+      flags: "--target-rpm-outside-od-reading <rpm>",
+      description: "override RPM outside OD readings",
+      parse: parseFloatOption("--target-rpm-outside-od-reading"),
+    },
+    { flags: "--enable-dodging-od <bool>", description: "Enable OD dodging.", parse: parseBool("--enable-dodging-od") },
+    { flags: "--measure-rpm-only", description: "measure and publish RPM without changing the duty cycle" },
+  ],
+  async run({ ctx, options }) {
+    const experiment = await ctx.experiment();
+    const deps = await ctx.jobDeps(experiment);
+    const backend = await ctx.hardware();
+    const useRpm = (options.useRpm as boolean | undefined) ?? ctx.config.getBoolean("stirring.config", "use_rpm", true);
+    const stirrer = new Stirrer(
+      deps,
+      {
+        backend,
+        rpmCalculator: useRpm ? new RpmFromEdges(backend.rpmSensor, ctx.clock) : undefined,
+        pwmDutyCycles: ctx.intermittentCache("pwm_dc"),
+        pwmLocks: ctx.intermittentCache("pwm_locks"),
+      },
+      {
+        targetRpm: options.measureRpmOnly ? undefined : (options.targetRpm as number | undefined),
+        dutyCycle: options.dutyCycle as number | undefined,
+        enableDodgingOd:
+          (options.enableDodgingOd as boolean | undefined) ?? ctx.config.getBoolean("stirring.config", "enable_dodging_od", false),
+        targetRpmDuringOdReading: options.targetRpmDuringOdReading as number | undefined,
+        targetRpmOutsideOdReading: options.targetRpmOutsideOdReading as number | undefined,
+      },
+    );
+    await stirrer.start();
+    return runInForeground(
+      stirrer,
+      stirrer.blockUntilRpmIsCloseToTarget().then(() => undefined),
+    );
+  },
+};
