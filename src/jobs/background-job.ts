@@ -121,6 +121,7 @@ export abstract class BackgroundJob {
   /** Serialises state changes and `/set` handling so they apply one at a time, in arrival order. */
   private work: Promise<void> = Promise.resolve();
   private readonly inFlight = new Set<Promise<void>>();
+  private publishChain: Promise<void> = Promise.resolve();
   private readonly timers = new Set<TimerHandle>();
   private resolveDisconnected!: () => void;
   /** Resolves once the job has disconnected and released its resources. */
@@ -264,12 +265,20 @@ export abstract class BackgroundJob {
     return `pioreactor/${this.unit}/${this.experiment}/${jobName}/${setting}`;
   }
 
-  /** Publishes on this job's connection; tracked so shutdown waits for it. */
+  /**
+   * Publishes on this job's connection. Each publish waits for the previous one to complete, as
+   * the original waits on every publish: a QoS 0 message can otherwise overtake a QoS 2 one still
+   * in its handshake, and subscribers would see settings in a different order.
+   */
   protected publishRaw(topic: string, payload: string | Buffer, opts: { qos?: QoS; retain?: boolean } = {}): void {
-    if (!this.client) return;
-    const p = this.client.publish(topic, payload, opts).catch((e) => {
-      this.logger.debug(`Publish to ${topic} failed: ${errorMessage(e)}`);
-    });
+    const client = this.client;
+    if (!client) return;
+    const p = this.publishChain
+      .then(() => client.publish(topic, payload, opts))
+      .catch((e) => {
+        this.logger.debug(`Publish to ${topic} failed: ${errorMessage(e)}`);
+      });
+    this.publishChain = p;
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));
   }

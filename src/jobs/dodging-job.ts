@@ -65,8 +65,11 @@ export abstract class DodgingJob extends BackgroundJob {
 
   /** The dodging settings are published before the subclass's own setup, as in the original. */
   protected override async setup(): Promise<void> {
+    // Declared enable-then-currently (the order settings are cleared in), but `currently` is
+    // published first because the original gives it a class default.
+    this.addSetting("enable_dodging_od", { datatype: "boolean", settable: true });
     this.addSetting("currently_dodging_od", { datatype: "boolean", settable: false }, false);
-    this.addSetting("enable_dodging_od", { datatype: "boolean", settable: true }, this.initialEnableDodging);
+    this.setSetting("enable_dodging_od", this.initialEnableDodging);
     await this.setupJob();
     await this.setEnableDodgingOd(this.enableDodgingOd);
     await this.subscribe(this.settingTopic("$state", "od_reading"), (m) => this.odReadingChangedState(m.payload), {
