@@ -1,0 +1,84 @@
+/**
+ * RowStore on the leader's SQLite file through better-sqlite3 directly (not knex): one prepared
+ * statement per table and column set, run inside a single transaction per batch. That is what
+ * lets the leader store tens of thousands of rows a second on a Raspberry Pi.
+ *
+ * The connection gets the leader's pragmas with foreign keys off, as the original's writer
+ * (rows for `$experiment` and for experiments the leader has not recorded must still land),
+ * plus the original writer's larger WAL checkpoint interval and memory map.
+ */
+import Database from "better-sqlite3";
+import { configureSqliteConnection } from "../db/sqlite-pragmas";
+import { type BatchResult, insertSql, type RowStore, type RowWriteError } from "./row-store";
+import type { TableRow } from "./sinks";
+
+/**
+ * Result codes that describe the database, not the row: the batch is rolled back and retried.
+ * Everything else (SQLITE_CONSTRAINT_*, SQLITE_MISMATCH, "no such table" …) is the row's fault.
+ */
+const DATABASE_FAILURE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|READONLY|CANTOPEN|NOMEM|CORRUPT|NOTADB|PROTOCOL|INTERRUPT)/;
+
+export function isDatabaseFailure(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" && DATABASE_FAILURE.test(code);
+}
+
+export class SqliteRowStore implements RowStore {
+  readonly description: string;
+  private readonly statements = new Map<string, { sql: string; stmt: Database.Statement }>();
+
+  constructor(private readonly db: Database.Database) {
+    this.description = db.name;
+  }
+
+  /** Opens (creating if needed) the file; the schema is the migrations' job, not this store's. */
+  static open(filename: string): SqliteRowStore {
+    const db = new Database(filename, { timeout: 15000 });
+    configureSqliteConnection(db, { foreignKeys: false });
+    db.pragma("wal_autocheckpoint = 4000");
+    db.pragma("mmap_size = 268435456");
+    return new SqliteRowStore(db);
+  }
+
+  private statementFor(table: string, row: TableRow["row"]): { sql: string; stmt: Database.Statement } {
+    const columns = Object.keys(row);
+    const key = `${table}\u0000${columns.join("\u0000")}`;
+    let entry = this.statements.get(key);
+    if (!entry) {
+      const sql = insertSql(table, columns, () => "?");
+      entry = { sql, stmt: this.db.prepare(sql) };
+      this.statements.set(key, entry);
+    }
+    return entry;
+  }
+
+  async writeBatch(rows: readonly TableRow[]): Promise<BatchResult> {
+    const rowErrors: RowWriteError[] = [];
+    let inserted = 0;
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      for (const { table, row } of rows) {
+        let sql = `INSERT INTO ${table}`;
+        try {
+          const entry = this.statementFor(table, row);
+          sql = entry.sql;
+          entry.stmt.run(Object.values(row));
+          inserted += 1;
+        } catch (e) {
+          if (isDatabaseFailure(e)) throw e;
+          // A failed statement is undone on its own; the transaction and the other rows carry on.
+          rowErrors.push({ table, row, error: e as Error, sql });
+        }
+      }
+      this.db.exec("COMMIT");
+    } catch (e) {
+      if (this.db.inTransaction) this.db.exec("ROLLBACK");
+      throw e;
+    }
+    return { inserted, rowErrors };
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
