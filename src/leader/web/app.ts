@@ -1,0 +1,91 @@
+/**
+ * `createApp(deps)`: the express application every unit serves — `/unit_api` everywhere, `/api`
+ * on the leader only, the UI bundle when a directory is given. Bodies are read as raw bytes (JSON
+ * whatever the Content-Type, size-limited) and every error leaves as the original's envelope.
+ */
+import express, { type Express, type Router } from "express";
+import { configRoutes } from "./api/config";
+import { localDescriptorRoutes, workerDescriptorRoutes } from "./api/descriptors";
+import { experimentRoutes } from "./api/experiments";
+import { jobRoutes } from "./api/jobs";
+import { logRoutes } from "./api/logs";
+import { profileRoutes } from "./api/profiles";
+import { timeSeriesRoutes } from "./api/time-series";
+import { workerRoutes } from "./api/workers";
+import { requireApiKey } from "./auth";
+import type { WebContext, WebDeps } from "./deps";
+import { Fanout } from "./fanout";
+import { errorMiddleware, notFound, notFoundJson } from "./http-errors";
+import { ServerLog } from "./server-log";
+import { staticUiRoutes } from "./static-ui";
+import { TaskStore } from "./task-store";
+import { unitJobRoutes } from "./unit-api/jobs";
+import { unitSystemRoutes } from "./unit-api/system";
+
+export const DEFAULT_JSON_BODY_LIMIT = 1024 * 1024;
+
+export interface CreatedApp {
+  app: Express;
+  context: WebContext;
+}
+
+export function createWebContext(deps: WebDeps): WebContext {
+  return {
+    ...deps,
+    tasks: new TaskStore(deps.unitName, deps.newTaskId),
+    fanout: new Fanout({ fetch: deps.fetch, clock: deps.clock, config: deps.config, unitBaseUrl: deps.unitBaseUrl }),
+    serverLog: new ServerLog(deps.unitName, deps.mqtt, deps.clock),
+    leaderDb() {
+      if (!deps.db) throw notFound("Can't access /api/ endpoints when this unit isn't the leader. Did you mean /unit_api/?");
+      return deps.db;
+    },
+  };
+}
+
+function leaderApi(ctx: WebContext): Router {
+  const api = express.Router();
+  if (!ctx.isLeader) {
+    api.use(() => {
+      throw notFound("Can't access /api/ endpoints when this unit isn't the leader. Did you mean /unit_api/?");
+    });
+    return api;
+  }
+  api.use(configRoutes(ctx));
+  api.use(experimentRoutes(ctx));
+  api.use(workerDescriptorRoutes(ctx));
+  api.use(jobRoutes(ctx));
+  api.use(workerRoutes(ctx));
+  api.use(logRoutes(ctx));
+  api.use(timeSeriesRoutes(ctx));
+  api.use(profileRoutes(ctx));
+  api.use(localDescriptorRoutes(ctx));
+  api.use(notFoundJson);
+  return api;
+}
+
+function unitApi(ctx: WebContext): Router {
+  const api = express.Router();
+  api.use(unitSystemRoutes(ctx));
+  api.use(unitJobRoutes(ctx));
+  api.use(localDescriptorRoutes(ctx));
+  api.use(notFoundJson);
+  return api;
+}
+
+export function createApp(deps: WebDeps): CreatedApp {
+  const ctx = createWebContext(deps);
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  // Both parameter spellings the UI sends (`$broadcast` raw, `%24experiment` encoded) arrive decoded.
+  app.set("query parser", "simple");
+
+  app.use(requireApiKey(() => deps.config().get("ui_basic_auth", "api_key") ?? undefined));
+  const rawBody = express.raw({ type: () => true, limit: deps.jsonBodyLimitBytes ?? DEFAULT_JSON_BODY_LIMIT });
+  app.use("/api", rawBody, leaderApi(ctx));
+  app.use("/unit_api", rawBody, unitApi(ctx));
+  if (deps.uiDir) app.use(staticUiRoutes({ uiDir: deps.uiDir }));
+  app.use(notFoundJson);
+  app.use(errorMiddleware(deps.reportError ?? ((err) => process.stderr.write(`pio serve: ${(err as Error)?.stack ?? String(err)}\n`))));
+  return { app, context: ctx };
+}

@@ -1,0 +1,63 @@
+/**
+ * Everything the web server touches comes in through `WebDeps` (ports & adapters): `pio serve`
+ * composes the real ones, tests compose temp files, an embedded broker and fakes. `WebContext` is
+ * what route modules receive: the deps plus the per-app services built from them.
+ */
+import type { Knex } from "knex";
+import type { ConfigReader } from "../../config/types";
+import type { JobRegistry } from "../../jobs/registry";
+import type { PubSubClient } from "../../pubsub/types";
+import type { Clock } from "../../util/clock";
+import type { Fanout } from "./fanout";
+import type { JobLauncher } from "./job-launcher";
+import type { JobStopper } from "./job-stopper";
+import type { ProfileRunner } from "./profile-runner";
+import type { ServerLog } from "./server-log";
+import type { TaskStore } from "./task-store";
+
+export interface WebDeps {
+  /** This unit's hostname (`HOSTNAME` / identity). */
+  unitName: string;
+  /** Only the leader serves `/api`; other units answer it with the original's 404. */
+  isLeader: boolean;
+  /** `$DOT_PIOREACTOR`: config files, profiles, UI descriptors. All file access stays inside it. */
+  dotPioreactor: string;
+  /** The merged configuration as it is now (re-read after config edits). */
+  config: () => ConfigReader;
+  /** Called after the server rewrote a config file, so `config()` re-reads it. */
+  configChanged?: () => void;
+  /** The leader database; required when `isLeader`. */
+  db?: Knex;
+  clock: Clock;
+  mqtt: Pick<PubSubClient, "publish">;
+  /** This unit's job registry (`pio_job_metadata`). */
+  registry: JobRegistry;
+  jobLauncher: JobLauncher;
+  jobStopper: JobStopper;
+  profileRunner?: ProfileRunner;
+  /** Used for fan-out and proxying to units. */
+  fetch: typeof fetch;
+  /** Where a unit's HTTP server is; default `[cluster.addresses]`/`<unit>.local` and `[ui] port`. */
+  unitBaseUrl?: (unit: string) => string;
+  /** Copies config.ini to the workers (the original's `pios sync-configs --shared`); default: nothing to do. */
+  syncSharedConfig?: () => Promise<void>;
+  /** The prebuilt UI bundle (index.html, static/…); omitted = API only. */
+  uiDir?: string;
+  /** Built-in UI descriptor YAML (`<dir>/<kind>/*.yaml`); null = none; default = the ones shipped here. */
+  builtinDescriptorsDir?: string | null;
+  /** Largest JSON body accepted, in bytes (default 1 MiB). */
+  jsonBodyLimitBytes?: number;
+  /** `TESTING=1` for jobs started through the leader. */
+  testing?: boolean;
+  newTaskId?: () => string;
+  /** Where unexpected server errors are reported (default: stderr). */
+  reportError?: (err: unknown) => void;
+}
+
+export interface WebContext extends WebDeps {
+  tasks: TaskStore;
+  fanout: Fanout;
+  serverLog: ServerLog;
+  /** The leader database; throws when this unit has none. */
+  leaderDb(): Knex;
+}
