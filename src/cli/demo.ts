@@ -14,8 +14,9 @@ async function main(): Promise<void> {
   ensureDevConfig({ dir });
   const env = { ...process.env, TESTING: "1", DOT_PIOREACTOR: dir, GLOBAL_CONFIG: path.join(dir, "config.ini") };
   process.stderr.write(`demo: config in ${dir}; watch with  TESTING=1 DOT_PIOREACTOR=${dir} npx pio mqtt\n`);
-  const program = buildPioProgram(env, process.cwd(), []);
-  process.exitCode = await runProgram(program, ["node", "pio", "run", "--embedded-broker", "stirring", ...process.argv.slice(2)]);
+  const args = ["run", "--embedded-broker", "stirring", ...process.argv.slice(2)];
+  const program = buildPioProgram(env, process.cwd(), [], args);
+  process.exitCode = await runProgram(program, ["node", "pio", ...args]);
 }
 
 void main();

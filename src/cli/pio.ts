@@ -17,99 +17,166 @@ function warn(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-export function buildPioProgram(env: NodeJS.ProcessEnv, cwd: string, configOverrides: Array<[string, string, string]>): Command {
+interface TopLevelCommand {
+  name: string;
+  description: string;
+  register(program: Command, env: NodeJS.ProcessEnv, cwd: string, configOverrides: Array<[string, string, string]>): void;
+}
+
+function unitContext(env: NodeJS.ProcessEnv, cwd: string, configOverrides: Array<[string, string, string]>) {
+  const { UnitContext } = require("../jobs/unit-context") as typeof import("../jobs/unit-context");
+  return new UnitContext({ env, cwd, configOverrides, embeddedBroker: env.PIOREACTOR_EMBEDDED_BROKER === "1" });
+}
+
+/**
+ * Every top-level command with the module that implements it. Only the command being run is
+ * loaded; the others appear in help as placeholders, so `pio version` does not pay for MQTT,
+ * SQLite or the broker.
+ */
+const TOP_LEVEL: TopLevelCommand[] = [
+  {
+    name: "version",
+    description: "print the Pioreactor software version",
+    register(program) {
+      program
+        .command("version")
+        .description("print the Pioreactor software version")
+        .option("-v, --verbose", "show more system information")
+        .action((o: { verbose?: boolean }) => {
+          if (!o.verbose) {
+            print(SOFTWARE_VERSION);
+            return;
+          }
+          const os = require("node:os") as typeof import("node:os");
+          print(`Pioreactor app:         ${SOFTWARE_VERSION}`);
+          print(`Operating system:       ${os.type()}-${os.release()}-${os.arch()}`);
+          print(`Node.js:                ${process.version}`);
+        });
+    },
+  },
+  {
+    name: "run",
+    description: "run a job",
+    register(program, env, cwd, configOverrides) {
+      const { registerRunCommand } = require("./run-cmd") as typeof import("./run-cmd");
+      const { builtinCatalog } = require("../jobs/catalog") as typeof import("../jobs/catalog");
+      registerRunCommand(program, {
+        env,
+        cwd,
+        configOverrides,
+        catalog: builtinCatalog(),
+        setExitCode: (code) => {
+          process.exitCode = code;
+        },
+      });
+    },
+  },
+  ...["kill", "jobs", "logs", "log"].map(
+    (name): TopLevelCommand => ({
+      name,
+      description: {
+        kill: "kill job(s)",
+        jobs: "job-related commands",
+        logs: "show recent logs",
+        log: "append a log message from the CLI",
+      }[name]!,
+      register(program, env, cwd, configOverrides) {
+        const { registerJobsCommands } = require("./jobs-cmd") as typeof import("./jobs-cmd");
+        registerJobsCommands(program, {
+          context: () => unitContext(env, cwd, configOverrides),
+          print,
+          signal: (pids) => {
+            for (const pid of pids) {
+              try {
+                process.kill(pid, "SIGINT");
+              } catch {
+                // Already gone: nothing to stop.
+              }
+            }
+          },
+          turnOffLeds: () =>
+            new Promise((resolve) => {
+              execFile(process.execPath, [process.argv[1], "run", "led_intensity", "--A", "0", "--B", "0", "--C", "0", "--D", "0"], (err) =>
+                resolve(!err),
+              );
+            }),
+        });
+      },
+    }),
+  ),
+  {
+    name: "config",
+    description: "inspect and change configuration",
+    register(program, env, cwd) {
+      const { registerConfigCommands } = require("./config-cmd") as typeof import("./config-cmd");
+      registerConfigCommands(program, { env, cwd, print, warn });
+    },
+  },
+  {
+    name: "mqtt",
+    description: "print the MQTT traffic of the cluster (time | topic | payload)",
+    register(program, env, cwd, configOverrides) {
+      const { registerMqttCommand } = require("./mqtt-cmd") as typeof import("./mqtt-cmd");
+      registerMqttCommand(program, {
+        mqttOptions: () => {
+          const { mqttOptionsFromConfig } = require("../pubsub/client") as typeof import("../pubsub/client");
+          return mqttOptionsFromConfig(unitContext(env, cwd, configOverrides).config, env);
+        },
+        print,
+        warn,
+      });
+    },
+  },
+  {
+    name: "broker",
+    description: "run the built-in MQTT broker (TCP and WebSocket)",
+    register(program, env, cwd, configOverrides) {
+      const { registerBrokerCommand, brokerDefaultsFromConfig } = require("./broker-cmd") as typeof import("./broker-cmd");
+      registerBrokerCommand(program, { brokerDefaults: () => brokerDefaultsFromConfig(unitContext(env, cwd, configOverrides).config), print });
+    },
+  },
+  {
+    name: "db",
+    description: "the leader database: shell, migrations, backups",
+    register(program, env, cwd, configOverrides) {
+      const { registerDbCommands } = require("./db-cmd") as typeof import("./db-cmd");
+      registerDbCommands(program, {
+        loadConfig: () => unitContext(env, cwd, configOverrides).config,
+        clock: new RealClock(),
+        print,
+        runInteractive: (cmd, args) =>
+          new Promise((resolve) => {
+            const { spawn } = require("node:child_process") as typeof import("node:child_process");
+            spawn(cmd, args, { stdio: "inherit" }).on("exit", (code) => resolve(code ?? 1));
+          }),
+      });
+    },
+  },
+];
+
+export function buildPioProgram(
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  configOverrides: Array<[string, string, string]>,
+  argv: string[] = [],
+): Command {
   const program = new Command("pio")
     .description(
       "Execute commands on this Pioreactor.\n\nConfiguration available: $DOT_PIOREACTOR/config.ini\nSee full documentation: https://docs.pioreactor.com/user-guide/cli",
     )
     .version(SOFTWARE_VERSION, "--version", "print the Pioreactor software version and exit");
-
-  program
-    .command("version")
-    .description("print the Pioreactor software version")
-    .option("-v, --verbose", "show more system information")
-    .action((o: { verbose?: boolean }) => {
-      if (!o.verbose) {
-        print(SOFTWARE_VERSION);
-        return;
-      }
-      const os = require("node:os") as typeof import("node:os");
-      print(`Pioreactor app:         ${SOFTWARE_VERSION}`);
-      print(`Operating system:       ${os.type()}-${os.release()}-${os.arch()}`);
-      print(`Node.js:                ${process.version}`);
-    });
-
-  const context = () => {
-    const { UnitContext } = require("../jobs/unit-context") as typeof import("../jobs/unit-context");
-    return new UnitContext({ env, cwd, configOverrides, embeddedBroker: env.PIOREACTOR_EMBEDDED_BROKER === "1" });
-  };
-
-  const { registerRunCommand } = require("./run-cmd") as typeof import("./run-cmd");
-  const { builtinCatalog } = require("../jobs/catalog") as typeof import("../jobs/catalog");
-  registerRunCommand(program, {
-    env,
-    cwd,
-    configOverrides,
-    catalog: builtinCatalog(),
-    setExitCode: (code) => {
-      process.exitCode = code;
-    },
-  });
-
-  const { registerJobsCommands } = require("./jobs-cmd") as typeof import("./jobs-cmd");
-  registerJobsCommands(program, {
-    context,
-    print,
-    signal: (pids) => {
-      for (const pid of pids) {
-        try {
-          process.kill(pid, "SIGINT");
-        } catch {
-          // Already gone: nothing to stop.
-        }
-      }
-    },
-    turnOffLeds: () =>
-      new Promise((resolve) => {
-        execFile(process.execPath, [process.argv[1], "run", "led_intensity", "--A", "0", "--B", "0", "--C", "0", "--D", "0"], (err) =>
-          resolve(!err),
-        );
-      }),
-  });
-
-  const { registerConfigCommands } = require("./config-cmd") as typeof import("./config-cmd");
-  registerConfigCommands(program, { env, cwd, print, warn });
-
-  const { registerMqttCommand } = require("./mqtt-cmd") as typeof import("./mqtt-cmd");
-  registerMqttCommand(program, {
-    mqttOptions: () => {
-      const ctx = context();
-      const { mqttOptionsFromConfig } = require("../pubsub/client") as typeof import("../pubsub/client");
-      return mqttOptionsFromConfig(ctx.config, env);
-    },
-    print,
-    warn,
-  });
-
-  const { registerBrokerCommand, brokerDefaultsFromConfig } = require("./broker-cmd") as typeof import("./broker-cmd");
-  registerBrokerCommand(program, { brokerDefaults: () => brokerDefaultsFromConfig(context().config), print });
-
-  const { registerDbCommands } = require("./db-cmd") as typeof import("./db-cmd");
-  registerDbCommands(program, {
-    loadConfig: () => context().config,
-    clock: new RealClock(),
-    print,
-    runInteractive: (cmd, args) =>
-      new Promise((resolve) => {
-        const { spawn } = require("node:child_process") as typeof import("node:child_process");
-        spawn(cmd, args, { stdio: "inherit" }).on("exit", (code) => resolve(code ?? 1));
-      }),
-  });
+  // The first word that is not an option names the command to load (none: help only).
+  const requested = argv.find((a) => !a.startsWith("-"));
+  TOP_LEVEL.find((entry) => entry.name === requested)?.register(program, env, cwd, configOverrides);
+  for (const entry of TOP_LEVEL) {
+    if (program.commands.some((c) => c.name() === entry.name)) continue;
+    program.command(entry.name).description(entry.description);
+  }
   return program;
 }
 
 async function main(): Promise<void> {
-  const { extractConfigOverrides } = require("./run-cmd") as typeof import("./run-cmd");
+  const { extractConfigOverrides } = require("./config-overrides") as typeof import("./config-overrides");
   let argv = process.argv.slice(2);
   let overrides: Array<[string, string, string]> = [];
   try {
@@ -117,7 +184,7 @@ async function main(): Promise<void> {
   } catch (e) {
     process.exit(exitCodeFor(e));
   }
-  const program = buildPioProgram(process.env, process.cwd(), overrides);
+  const program = buildPioProgram(process.env, process.cwd(), overrides, argv);
   const code = await runProgram(program, ["node", "pio", ...argv]);
   process.exitCode = process.exitCode || code;
 }

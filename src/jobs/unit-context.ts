@@ -15,7 +15,7 @@ import { loadHardwareMap } from "../hardware/hardware-map";
 import type { HardwareBackend, LedChannel, PwmChannel } from "../hardware/ports";
 import type { PwmRole } from "../hardware/sim/bioreactor";
 import type { PhotodiodeRole } from "../hardware/sim/optics";
-import { type EnsuredBroker, ensureBroker } from "../pubsub/broker";
+import type { EnsuredBroker } from "../pubsub/broker";
 import { connectMqtt, mqttOptionsFromConfig } from "../pubsub/client";
 import type { PubSubClient } from "../pubsub/types";
 import { type Clock, RealClock } from "../util/clock";
@@ -110,6 +110,8 @@ export class UnitContext {
     this.brokerChecked ??= (async () => {
       if (!this.embeddedBroker) return;
       const opts = mqttOptionsFromConfig(this.config, this.env);
+      // aedes is loaded only when the embedded broker may be needed: it costs ~15 MB per process.
+      const { ensureBroker } = require("../pubsub/broker") as typeof import("../pubsub/broker");
       this.broker = await ensureBroker(opts.url, {
         embedded: true,
         username: opts.username,
