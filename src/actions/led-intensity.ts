@@ -1,0 +1,257 @@
+/**
+ * `led_intensity`: sets LED channels A–D, remembers the full state in the unit's `leds` cache,
+ * publishes it retained on `…/leds/intensity`, and (when verbose) one `LEDChangeEvent` per
+ * requested channel on `…/led_change_events`. OD reading uses the same controller silently to
+ * switch the IR LED around each reading, and soft-locks the other channels meanwhile through the
+ * `led_locks` cache, which every caller here respects.
+ */
+import type { LedChannel, LedDriver } from "../hardware/ports";
+import { LED_CHANNELS } from "../hardware/ports";
+import { type JobCommand, parseFloatRange } from "../jobs/job-command";
+import type { KeyValueCache } from "../jobs/local-storage";
+import { JobLogger, type Logger, MqttLogSink } from "../jobs/logger";
+import type { JobRegistry } from "../jobs/registry";
+import { encodeMsgspecJson } from "../pubsub/codec";
+import type { QoS } from "../pubsub/types";
+import type { Clock } from "../util/clock";
+import { formatPayloadTimestamp } from "../util/python-format";
+
+export type LedState = Record<LedChannel, number>;
+export type LedRequest = Partial<Record<LedChannel, number>>;
+
+export interface LedControllerDeps {
+  unit: string;
+  experiment: string;
+  clock: Clock;
+  driver: LedDriver;
+  /** Intermittent cache `leds` (channel → intensity %). */
+  leds: KeyValueCache;
+  /** Intermittent cache `led_locks` (channel → lock owner). */
+  locks: KeyValueCache;
+  publish(topic: string, payload: string, opts: { qos: QoS; retain: boolean }): void | Promise<void>;
+  logger: Logger;
+  /**
+   * Records a `pio run led_intensity` call that left LEDs on as a pseudo-job, so `pio kill` can turn
+   * them off later. Jobs that drive LEDs themselves (OD reading) leave this out.
+   */
+  registerCliCall?: () => void;
+}
+
+export interface SetLedOptions {
+  /** Log the change and publish `led_change_events` (off for OD reading, which would spam). */
+  verbose?: boolean;
+  sourceOfEvent?: string | null;
+}
+
+/** Python's `format(x, "0.3g")` for the intensities in log lines (`50`, `12.3`, `0`). */
+export function formatThreeSignificant(x: number): string {
+  if (x === 0) return "0";
+  const exponent = Math.floor(Math.log10(Math.abs(x)));
+  if (exponent < -4 || exponent >= 3) {
+    const [mantissa, exp] = x.toExponential(2).split("e");
+    const m = mantissa.replace(/\.?0+$/, "");
+    const e = Number(exp);
+    return `${m}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
+  }
+  const fixed = x.toFixed(Math.max(0, 2 - exponent));
+  return fixed.includes(".") ? fixed.replace(/\.?0+$/, "") : fixed;
+}
+
+export class LedController {
+  constructor(private readonly deps: LedControllerDeps) {}
+
+  /** The full state the cache holds (channels never set read as 0). */
+  currentState(): LedState {
+    const out = {} as LedState;
+    for (const c of LED_CHANNELS) out[c] = this.cachedIntensity(c);
+    return out;
+  }
+
+  isLocked(channel: LedChannel): boolean {
+    return this.deps.locks.get(channel) !== undefined;
+  }
+
+  /**
+   * Sets the requested channels. Locked channels are skipped (with a debug line) and make the
+   * result false, as does a bad channel or intensity (logged with the allowed values) or a
+   * missing LED driver. Returns true when every requested channel was changed.
+   */
+  async setIntensities(request: LedRequest, opts: SetLedOptions = {}): Promise<boolean> {
+    const { logger } = this.deps;
+    let allChanged = true;
+    const desired: LedRequest = {};
+    for (const [channel, intensity] of Object.entries(request) as Array<[LedChannel, number]>) {
+      if (this.isLocked(channel)) {
+        logger.debug(`Unable to update channel ${channel} due to a software lock on it. Please try again.`);
+        allChanged = false;
+        continue;
+      }
+      desired[channel] = intensity;
+    }
+
+    for (const [channel, intensity] of Object.entries(desired) as Array<[LedChannel, number]>) {
+      if (!LED_CHANNELS.includes(channel)) {
+        logger.error(`Saw incorrect channel ${channel}, not in ${JSON.stringify(LED_CHANNELS)}`);
+        return false;
+      }
+      if (!(intensity >= 0 && intensity <= 100)) {
+        logger.error(`Channel ${channel} intensity should be between 0 and 100, inclusive`);
+        return false;
+      }
+      try {
+        await this.deps.driver.setIntensity(channel, intensity);
+      } catch (e) {
+        logger.debug(String(e instanceof Error ? e.message : e));
+        logger.error(
+          "Unable to find i2c for LED driver. Is the Pioreactor HAT attached to the Raspberry Pi? Is the firmware loaded?",
+        );
+        return false;
+      }
+    }
+
+    const oldState = this.currentState();
+    for (const [channel, intensity] of Object.entries(desired) as Array<[LedChannel, number]>) {
+      this.deps.leds.set(channel, intensity);
+    }
+    const newState = this.currentState();
+    const { unit, experiment } = this.deps;
+    await this.deps.publish(`pioreactor/${unit}/${experiment}/leds/intensity`, encodeMsgspecJson(newState), {
+      qos: 0,
+      retain: true,
+    });
+
+    if (this.deps.registerCliCall && LED_CHANNELS.some((c) => newState[c] !== 0)) this.deps.registerCliCall();
+
+    if (opts.verbose ?? true) {
+      const timestamp = formatPayloadTimestamp(this.deps.clock.now());
+      for (const [channel, intensity] of Object.entries(desired) as Array<[LedChannel, number]>) {
+        const event = { channel, intensity, source_of_event: opts.sourceOfEvent ?? null, timestamp };
+        await this.deps.publish(`pioreactor/${unit}/${experiment}/led_change_events`, encodeMsgspecJson(event), {
+          qos: 0,
+          retain: false,
+        });
+        logger.info(
+          `Updated LED ${channel} from ${formatThreeSignificant(oldState[channel])}% to ${formatThreeSignificant(newState[channel])}%.`,
+        );
+      }
+    }
+    return allChanged;
+  }
+
+  /**
+   * Runs `fn` with the requested channels at the given intensities and restores their previous
+   * values afterwards (even when `fn` throws, and even if they were changed meanwhile).
+   */
+  async withTemporaryIntensities<T>(request: LedRequest, fn: () => Promise<T>, opts: SetLedOptions = {}): Promise<T> {
+    const previous: LedRequest = {};
+    for (const c of Object.keys(request) as LedChannel[]) previous[c] = this.cachedIntensity(c);
+    try {
+      if (!(await this.setIntensities(request, opts))) throw new Error("Unable to update LED.");
+      return await fn();
+    } finally {
+      if (!(await this.setIntensities(previous, opts))) this.deps.logger.error("Unable to reset LED.");
+    }
+  }
+
+  /**
+   * Soft-locks channels for the duration of `fn`: other callers' changes to them are refused.
+   * Only locks this call acquired are released, so nested or foreign locks survive.
+   */
+  async withLockedChannels<T>(channels: readonly LedChannel[], fn: () => Promise<T>, ownerId: string): Promise<T> {
+    const lockId = `${ownerId}:${this.deps.clock.now()}`;
+    const acquired: LedChannel[] = [];
+    for (const c of channels) {
+      if (this.deps.locks.get(c) === undefined) {
+        this.deps.locks.set(c, lockId);
+        acquired.push(c);
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      for (const c of acquired) {
+        if (this.deps.locks.getString(c) === lockId) this.deps.locks.delete(c);
+      }
+    }
+  }
+
+  /** Drops every lock (the over-voltage safety does this before switching everything off). */
+  clearLocks(): void {
+    for (const c of LED_CHANNELS) this.deps.locks.delete(c);
+  }
+
+  private cachedIntensity(channel: LedChannel): number {
+    const v = this.deps.leds.get(channel);
+    if (v === undefined || v === null) return 0;
+    const n = Number(Buffer.isBuffer(v) ? v.toString("utf8") : v);
+    return Number.isFinite(n) ? n : 0;
+  }
+}
+
+/** Registers the CLI process as a running `led_intensity` job unless it already is one. */
+export function cliCallRegistrar(
+  registry: JobRegistry,
+  job: { unit: string; experiment: string; leader: string; jobSource: string; pid: number },
+): () => void {
+  return () => {
+    if (registry.runningJobs().some((j) => j.pid === job.pid)) return;
+    registry.register({ ...job, jobName: "led_intensity", isLongRunning: false });
+  };
+}
+
+export const ledIntensityCommand: JobCommand = {
+  name: "led_intensity",
+  summary: "Modify the intensity of LED channel(s)",
+  options: [
+    ...LED_CHANNELS.map((c) => ({
+      flags: `--${c} <intensity>`,
+      description: "value between 0 and 100",
+      parse: parseFloatRange(`--${c}`, 0, 100),
+    })),
+    { flags: "--source-of-event <text>", description: "whom is calling this function (for logging purposes)", defaultValue: "CLI" },
+    { flags: "--no-log", description: "skip logging" },
+  ],
+  async run({ ctx, options }) {
+    const experiment = await ctx.experiment();
+    if (!(await ctx.isActive())) return 1;
+    const request: LedRequest = {};
+    for (const c of LED_CHANNELS) {
+      const v = options[c] ?? options[c.toLowerCase()];
+      if (v !== undefined) request[c] = v as number;
+    }
+    const backend = await ctx.hardware();
+    const client = await ctx.connect({ clientIdBase: `led_intensity-${ctx.unit}-${experiment}`, keepalive: 60, clean: true });
+    try {
+      const logger = new JobLogger(
+        { task: "led_intensity", source: "app", unit: ctx.unit, experiment },
+        ctx.clock,
+        [...ctx.logSinks(), new MqttLogSink(client)],
+      );
+      const leds = new LedController({
+        unit: ctx.unit,
+        experiment,
+        clock: ctx.clock,
+        driver: backend.ledDriver,
+        leds: ctx.intermittentCache("leds"),
+        locks: ctx.intermittentCache("led_locks"),
+        publish: (topic, payload, opts) => client.publish(topic, payload, opts),
+        logger,
+        registerCliCall: cliCallRegistrar(ctx.registry(), {
+          unit: ctx.unit,
+          experiment,
+          leader: ctx.leader,
+          jobSource: ctx.env.JOB_SOURCE || "user",
+          pid: process.pid,
+        }),
+      });
+      // commander turns `--no-log` into `log: false`.
+      const ok = await leds.setIntensities(request, {
+        verbose: options.log !== false,
+        sourceOfEvent: (options.sourceOfEvent as string | undefined) ?? "CLI",
+      });
+      return ok ? 0 : 1;
+    } finally {
+      await client.end();
+    }
+  },
+};
