@@ -399,10 +399,10 @@ export class ProfileExecutor {
           this.dispatch(next.payload);
           continue;
         }
-        await waitForDueOrWake(clock, next?.dueMs, this.wake);
+        await waitForDueOrWake(clock, next?.dueMs, this.wake, () => !this.units.idle);
       }
       // Let work already handed to units finish, as the original finishes the callback in progress.
-      while (!this.units.idle) await waitForDueOrWake(clock, undefined, this.wake);
+      while (!this.units.idle) await waitForDueOrWake(clock, undefined, this.wake, () => !this.units.idle);
     } finally {
       this.unwatch?.();
     }

@@ -117,16 +117,38 @@ export class WakeSignal {
   clear(): void {
     this.pending = false;
   }
+
+  /** True (once) if a wake arrived since the last wait/clear. */
+  consume(): boolean {
+    const was = this.pending;
+    this.pending = false;
+    return was;
+  }
 }
 
-/** Waits until `dueMs` (or forever when undefined) unless woken first. */
-export async function waitForDueOrWake(clock: Clock, dueMs: number | undefined, wake: WakeSignal): Promise<void> {
+/**
+ * Waits until `dueMs` (or forever when undefined) unless woken first. `busy` says whether work
+ * handed out earlier is still running: on a VirtualClock we must not move time while that work can
+ * still progress without it (it may schedule something earlier than the next timer).
+ */
+export async function waitForDueOrWake(
+  clock: Clock,
+  dueMs: number | undefined,
+  wake: WakeSignal,
+  busy: () => boolean = () => false,
+): Promise<void> {
   if (clock instanceof VirtualClock) {
-    await settle(2);
+    wake.clear();
+    // Pure promise work finishes within a few turns; work still busy after that waits on a timer (or real I/O).
+    for (let i = 0; i < 50 && busy(); i++) {
+      await settle(1);
+      if (wake.consume()) return;
+    }
+    await settle(1);
+    if (wake.consume()) return;
     const timer = clock.nextDue();
     const target = Math.min(dueMs ?? Number.POSITIVE_INFINITY, timer ?? Number.POSITIVE_INFINITY);
     if (Number.isFinite(target)) {
-      wake.clear();
       await clock.advanceTo(Math.max(target, clock.now()), 2);
       return;
     }
