@@ -79,7 +79,7 @@ export interface ExecutorOptions {
 }
 
 export interface RunOutcome {
-  status: "finished" | "stopped" | "horizon" | "aborted";
+  status: "finished" | "stopped" | "horizon" | "aborted" | "abandoned";
   actionCount: number;
   /** Scheduling entries not started when the run ended early. */
   notStarted: number;
@@ -200,6 +200,7 @@ export class ProfileExecutor {
   private actionCount = 0;
   private doneCount = 0;
   private stopRequested = false;
+  private abandoned = false;
   private startMs = 0;
   /** `when` tasks waiting for their condition, with the lookups they read. */
   private readonly waitingWhens = new Map<string, { queued: QueuedTask<Task>; reads: Set<string> }>();
@@ -221,6 +222,16 @@ export class ProfileExecutor {
   /** Ask the run to end early (SIGINT, `$state/set disconnected`, the UI's Stop). */
   requestStop(): void {
     this.stopRequested = true;
+    this.wake.fire();
+  }
+
+  /**
+   * Drop the run on the floor as a crash would: the loop ends at once, nothing is logged, nothing
+   * is stopped, the journal keeps the run open. For crash tests, and for handing a run over to
+   * another process that will `resume` it.
+   */
+  abandon(): void {
+    this.abandoned = true;
     this.wake.fire();
   }
 
@@ -384,6 +395,7 @@ export class ProfileExecutor {
     let status: RunOutcome["status"] = "finished";
     try {
       for (;;) {
+        if (this.abandoned) return { status: "abandoned", actionCount: this.actionCount, notStarted: this.queue.size, waitingWhens: 0 };
         if (this.stopRequested) {
           status = "stopped";
           break;

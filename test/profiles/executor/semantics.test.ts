@@ -157,7 +157,7 @@ describe("when", () => {
   });
 
   test("missing data counts as false and is re-checked every 15–25 s", async () => {
-    const { fake, log, clock, executor } = setUp({ leader: { experiment: "exp1" } });
+    const { fake, clock, executor } = setUp({ leader: { experiment: "exp1" } });
     const lookups = new MapLookups();
     const ex = executor(profileFrom(WHEN_GROWTH), { lookups, random: () => 0 });
     // No watcher call: the value appears silently at 31 s, only polling (every 15 s here) sees it, at 45 s.
