@@ -1,0 +1,190 @@
+/**
+ * A leader web server for tests: a temp `$DOT_PIOREACTOR` with config.ini, a migrated SQLite
+ * file, an embedded MQTT broker with a recording subscriber, an in-memory job registry, a fake
+ * job launcher and stopper, real HTTP on loopback (fan-out calls this same server).
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import Database from "better-sqlite3";
+import type { Knex } from "knex";
+import { IniDocument } from "../../../src/config/ini";
+import { LayeredConfig } from "../../../src/config/layered";
+import { JobRegistry } from "../../../src/jobs/registry";
+import { migrateToLatest } from "../../../src/leader/db/migrate";
+import { openDatabase } from "../../../src/leader/db/open";
+import { createApp } from "../../../src/leader/web/app";
+import type { WebContext, WebDeps } from "../../../src/leader/web/deps";
+import type { JobLaunchRequest } from "../../../src/leader/web/job-launcher";
+import type { KillFilter } from "../../../src/jobs/registry";
+import { type RunningServer, startServer } from "../../../src/leader/web/server";
+import { type EmbeddedBroker, startEmbeddedBroker } from "../../../src/pubsub/broker";
+import { connectMqtt, type MqttPubSubClient } from "../../../src/pubsub/client";
+import type { MqttMessage } from "../../../src/pubsub/types";
+import { RealClock } from "../../../src/util/clock";
+
+export const BASE_CONFIG = `[cluster.topology]
+leader_hostname=leader
+leader_address=127.0.0.1
+
+[mqtt]
+username=pioreactor
+password=raspberry
+broker_address=127.0.0.1
+
+[ui]
+port=80
+proto=http
+
+[storage]
+database=DB_PATH
+`;
+
+export interface Harness {
+  dir: string;
+  dot: string;
+  db: Knex;
+  url: string;
+  brokerUrl: string;
+  server: RunningServer;
+  context: WebContext;
+  registry: JobRegistry;
+  launched: JobLaunchRequest[];
+  stopped: Array<KillFilter | "all">;
+  messages: MqttMessage[];
+  /** Messages on topics matching `pattern`, waiting up to 2 s for at least `count`. */
+  waitForMessages(pattern: RegExp, count?: number): Promise<MqttMessage[]>;
+  request(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any; text: string; headers: Headers }>;
+  writeConfig(text: string): void;
+  close(): Promise<void>;
+}
+
+export async function startHarness(overrides: Partial<WebDeps> = {}, configText = BASE_CONFIG): Promise<Harness> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pio-web-"));
+  const dot = path.join(dir, ".pioreactor");
+  fs.mkdirSync(dot, { recursive: true });
+  const dbPath = path.join(dir, "pioreactor.sqlite");
+  const writeConfig = (text: string) => fs.writeFileSync(path.join(dot, "config.ini"), text.replace("DB_PATH", dbPath));
+  writeConfig(configText);
+  const db = openDatabase({ client: "sqlite", filename: dbPath, recursiveTriggers: true });
+  await migrateToLatest(db);
+  const broker: EmbeddedBroker = await startEmbeddedBroker({ port: 0 });
+  const publisher: MqttPubSubClient = await connectMqtt({ url: broker.url, clientIdBase: "web-test" });
+  const listener: MqttPubSubClient = await connectMqtt({ url: broker.url, clientIdBase: "web-listener" });
+  const messages: MqttMessage[] = [];
+  await listener.subscribe("#", (m) => messages.push(m), { qos: 2 });
+  const registry = new JobRegistry(new Database(":memory:"));
+  const launched: JobLaunchRequest[] = [];
+  const stopped: Array<KillFilter | "all"> = [];
+  let baseUrl = "";
+  const config = () => {
+    const shared = IniDocument.parse(fs.readFileSync(path.join(dot, "config.ini"), "utf8"));
+    const localFile = path.join(dot, "unit_config.ini");
+    return LayeredConfig.fromDocuments(shared, fs.existsSync(localFile) ? IniDocument.parse(fs.readFileSync(localFile, "utf8")) : undefined);
+  };
+  const { app, context } = createApp({
+    unitName: "leader",
+    isLeader: true,
+    dotPioreactor: dot,
+    config,
+    db,
+    clock: new RealClock(),
+    mqtt: publisher,
+    registry,
+    jobLauncher: {
+      launch: async (r) => {
+        launched.push(r);
+        return { ok: true };
+      },
+    },
+    jobStopper: {
+      stop: async (f) => {
+        stopped.push(f);
+        return 1;
+      },
+      stopAll: async () => {
+        stopped.push("all");
+        return 1;
+      },
+    },
+    fetch,
+    unitBaseUrl: () => baseUrl,
+    reportError: () => {},
+    ...overrides,
+  });
+  const server = await startServer(app, { port: 0, host: "127.0.0.1", broker });
+  baseUrl = server.url;
+
+  const request: Harness["request"] = async (method, route, body, headers = {}) => {
+    const response = await fetch(`${server.url}${route}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : typeof body === "string" || Buffer.isBuffer(body) ? (body as string) : JSON.stringify(body),
+    });
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, json, text, headers: response.headers };
+  };
+
+  return {
+    dir,
+    dot,
+    db,
+    url: server.url,
+    brokerUrl: broker.url,
+    server,
+    context,
+    registry,
+    launched,
+    stopped,
+    messages,
+    async waitForMessages(pattern, count = 1) {
+      const deadline = Date.now() + 2000;
+      for (;;) {
+        const found = messages.filter((m) => pattern.test(m.topic));
+        if (found.length >= count || Date.now() > deadline) return found;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+    request,
+    writeConfig,
+    async close() {
+      await server.close();
+      await publisher.end();
+      await listener.end();
+      await broker.close();
+      await db.destroy();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls a TaskAccepted until it finishes. */
+export async function taskResult(h: Harness, resultPath: string): Promise<any> {
+  for (let i = 0; i < 200; i++) {
+    const r = await h.request("GET", resultPath);
+    if (r.status === 200) return r.json;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  throw new Error(`task ${resultPath} did not finish`);
+}
+
+/** What a fresh subscriber gets from the broker's retained store for `topic`. */
+export async function retainedPayload(h: Harness, topic: string): Promise<string | undefined> {
+  const client = await connectMqtt({ url: h.brokerUrl, clientIdBase: "retained-check" });
+  try {
+    let got: string | undefined;
+    await client.subscribe(topic, (m) => {
+      if (m.retain) got = m.payload.toString();
+    });
+    for (let i = 0; i < 50 && got === undefined; i++) await new Promise((r) => setTimeout(r, 10));
+    return got;
+  } finally {
+    await client.end();
+  }
+}
