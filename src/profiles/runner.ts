@@ -39,12 +39,14 @@ export interface StartRunOptions extends RunDeps {
   filename: string;
   /** When given, the run is journaled and can be resumed after a crash. */
   store?: JournalStore;
+  /** The already validated profile of `text` (saves validating twice). */
+  profile?: Profile;
   /** Receives the executor before it starts (for stop requests and progress). */
   onExecutor?(executor: ProfileExecutor, runId: number): void;
 }
 
 export async function startProfileRun(o: StartRunOptions): Promise<RunOutcome> {
-  const profile = validatedProfile(o.text, o.filename, (m) => o.logger.error(m));
+  const profile = o.profile ?? validatedProfile(o.text, o.filename, (m) => o.logger.error(m));
   const journal = o.store?.createRun({
     profileText: o.text,
     profileFilename: o.filename,
