@@ -83,6 +83,8 @@ export interface PumpRequest {
   sourceOfEvent?: string | null;
   /** Use this calibration instead of the active one. */
   calibration?: PumpCalibration;
+  /** Stops the pump early (a signal to the CLI process). */
+  stop?: AbortSignal;
 }
 
 function humanReadable(device: PumpDevice, ml: number | undefined, duration: number | undefined): string {
@@ -184,6 +186,8 @@ export async function runPump(device: PumpDevice, env: PumpEnvironment, request:
     keepaliveSeconds: 10,
   });
   if (!env.logger && lifecycle.ownConnection && logger instanceof JobLogger) logger = logger.withSink(new MqttLogSink(lifecycle.ownConnection));
+  if (request.stop?.aborted) lifecycle.requestStop("signal");
+  request.stop?.addEventListener("abort", () => lifecycle.requestStop("signal"), { once: true });
   lifecycle.markReady();
   try {
     let ml = request.ml;

@@ -56,6 +56,8 @@ export class ManagedLifecycle {
   private readonly pending = new Set<Promise<void>>();
   private closed = false;
   private stopReason: string | undefined;
+  private readonly onHostStop = () => this.requestStop("host stopped");
+  private detachHost: () => void = () => undefined;
 
   private constructor(private readonly options: ManagedLifecycleOptions) {
     this.jobId = options.registry.register({
@@ -70,7 +72,10 @@ export class ManagedLifecycle {
     if (options.shared) {
       const shared = options.shared;
       if (shared.stop.aborted) this.requestStop("host stopped");
-      else shared.stop.addEventListener("abort", () => this.requestStop("host stopped"), { once: true });
+      else {
+        shared.stop.addEventListener("abort", this.onHostStop, { once: true });
+        this.detachHost = () => shared.stop.removeEventListener("abort", this.onHostStop);
+      }
     }
   }
 
@@ -154,6 +159,7 @@ export class ManagedLifecycle {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.detachHost();
     this.requestStop(this.stopReason ?? "finished");
     this.state = "disconnected";
     try {
