@@ -401,7 +401,9 @@ export class ProfileExecutor {
           break;
         }
         const next = this.queue.peek();
-        if (!next && this.units.idle) break;
+        // Unmet `when`s keep a run alive only while a live data source can still change their answer.
+        const whensCanFire = this.waitingWhens.size > 0 && Boolean(this.o.lookups?.watch);
+        if (!next && this.units.idle && !whensCanFire) break;
         if (next && this.o.untilMs !== undefined && next.dueMs > this.o.untilMs && this.units.idle) {
           status = "horizon";
           break;
