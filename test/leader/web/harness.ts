@@ -54,6 +54,7 @@ export interface Harness {
   messages: MqttMessage[];
   /** Messages on topics matching `pattern`, waiting up to 2 s for at least `count`. */
   waitForMessages(pattern: RegExp, count?: number): Promise<MqttMessage[]>;
+  // biome-ignore lint/suspicious/noExplicitAny: tests index into response JSON freely
   request(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any; text: string; headers: Headers }>;
   writeConfig(text: string): void;
   close(): Promise<void>;
@@ -165,6 +166,7 @@ export async function startHarness(overrides: Partial<WebDeps> = {}, configText 
 }
 
 /** Polls a TaskAccepted until it finishes. */
+// biome-ignore lint/suspicious/noExplicitAny: tests index into response JSON freely
 export async function taskResult(h: Harness, resultPath: string): Promise<any> {
   for (let i = 0; i < 200; i++) {
     const r = await h.request("GET", resultPath);

@@ -1,0 +1,144 @@
+/**
+ * Composes the real world for `pio serve`: config files (re-read after edits), the leader database
+ * (migrated on start), the broker connection (optionally the embedded broker, whose WebSocket is
+ * then also served at `/mqtt` on the web port), the local job registry, `pio run` children, and the
+ * HTTP server. Returns a handle whose `close()` undoes all of it in reverse order.
+ */
+import path from "node:path";
+import type { Knex } from "knex";
+import { leaderHostname, unitName } from "../../config/identity";
+import type { LayeredConfig } from "../../config/layered";
+import { loadConfig } from "../../config/load";
+import { dotPioreactorDir } from "../../config/paths";
+import { isTesting } from "../../config/testing";
+import { openCacheDatabase } from "../../jobs/local-storage";
+import { JobRegistry } from "../../jobs/registry";
+import { type EmbeddedBroker, startEmbeddedBroker } from "../../pubsub/broker";
+import { connectMqtt, mqttOptionsFromConfig } from "../../pubsub/client";
+import type { Clock } from "../../util/clock";
+import { migrateToLatest } from "../db/migrate";
+import { databaseTargetFromConfig, openDatabase } from "../db/open";
+import { createApp } from "./app";
+import { PioProcessLauncher } from "./job-launcher";
+import { RegistryJobStopper } from "./job-stopper";
+import type { ProfileRunner } from "./profile-runner";
+import { type RunningServer, startServer } from "./server";
+
+export interface ServeOptions {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  clock: Clock;
+  /** Default `[ui] port` (80). */
+  port?: number;
+  host?: string;
+  uiDir?: string;
+  embeddedBroker?: boolean;
+  /** The `pio` command for job children; default `$PIO_EXECUTABLE`, else this Node running `pioScript`. */
+  pioScript?: string;
+  profileRunner?: ProfileRunner;
+  log?: (line: string) => void;
+}
+
+export interface ServeHandle {
+  server: RunningServer;
+  unit: string;
+  isLeader: boolean;
+  close(): Promise<void>;
+}
+
+export async function serve(opts: ServeOptions): Promise<ServeHandle> {
+  const log = opts.log ?? (() => {});
+  const where = { env: opts.env, cwd: opts.cwd };
+  let config: LayeredConfig = loadConfig(where);
+  const currentConfig = () => config;
+  const unit = unitName(opts.env, config);
+  const isLeader = unit === leaderHostname(config);
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const close = async () => {
+    for (const undo of cleanups.reverse()) await undo();
+  };
+
+  try {
+    let db: Knex | undefined;
+    if (isLeader) {
+      const target = databaseTargetFromConfig(config);
+      db = openDatabase(target.client === "sqlite" ? { ...target, recursiveTriggers: true } : target);
+      const knex = db;
+      cleanups.push(() => knex.destroy());
+      const { applied } = await migrateToLatest(db);
+      if (applied.length > 0) log(`Applied ${applied.length} database migration(s).`);
+    }
+
+    let broker: EmbeddedBroker | undefined;
+    const mqttOptions = mqttOptionsFromConfig(config, opts.env);
+    if (opts.embeddedBroker) {
+      const tempCache = config.getString("storage", "temporary_cache", "/run/pioreactor/cache/local_intermittent_pioreactor_metadata.sqlite");
+      broker = await startEmbeddedBroker({
+        port: config.getInt("mqtt", "broker_port", 1883),
+        host: "0.0.0.0",
+        username: mqttOptions.username,
+        password: mqttOptions.password,
+        persistenceFile: path.join(path.dirname(path.resolve(opts.cwd, tempCache)), "embedded_broker_retained.json"),
+      });
+      const b = broker;
+      cleanups.push(() => b.close());
+    }
+    const mqtt = await connectMqtt({ ...mqttOptions, clientIdBase: `pioreactor-web-${unit}`, firstConnection: "background" });
+    cleanups.push(() => mqtt.end());
+
+    const cachePath = path.resolve(opts.cwd, config.getString("storage", "temporary_cache", "/run/pioreactor/cache/local_intermittent_pioreactor_metadata.sqlite"));
+    const cacheDb = openCacheDatabase(cachePath);
+    cleanups.push(() => {
+      cacheDb.close();
+    });
+    const registry = new JobRegistry(cacheDb);
+    const pioCommand = opts.env.PIO_EXECUTABLE ? [opts.env.PIO_EXECUTABLE] : [process.execPath, opts.pioScript ?? process.argv[1]];
+    const jobLauncher = new PioProcessLauncher({ pioCommand, serverEnv: opts.env, clock: opts.clock, cwd: opts.cwd });
+    const jobStopper = new RegistryJobStopper({
+      registry,
+      profileRunner: opts.profileRunner,
+      signal: (pids) => {
+        for (const pid of pids) {
+          try {
+            process.kill(pid, "SIGINT");
+          } catch {
+            // Already gone: nothing to stop.
+          }
+        }
+      },
+      turnOffLeds: () =>
+        jobLauncher
+          .launch({ jobName: "led_intensity", args: [], options: { A: 0, B: 0, C: 0, D: 0 }, configOverrides: [], env: {} })
+          .then(() => true)
+          .catch(() => false),
+    });
+
+    const { app } = createApp({
+      unitName: unit,
+      isLeader,
+      dotPioreactor: dotPioreactorDir(opts.env, opts.cwd),
+      config: currentConfig,
+      configChanged: () => {
+        config = loadConfig(where);
+      },
+      db,
+      clock: opts.clock,
+      mqtt,
+      registry,
+      jobLauncher,
+      jobStopper,
+      profileRunner: opts.profileRunner,
+      fetch,
+      uiDir: opts.uiDir,
+      testing: isTesting(opts.env),
+    });
+    const port = opts.port ?? config.getInt("ui", "port", 80);
+    const server = await startServer(app, { port, host: opts.host, broker });
+    cleanups.push(() => server.close());
+    log(`Serving ${isLeader ? "/api and /unit_api" : "/unit_api"} for ${unit} on port ${server.port}${broker ? " (MQTT over WebSocket at /mqtt)" : ""}.`);
+    return { server, unit, isLeader, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
