@@ -86,7 +86,7 @@ export class FakeCluster {
 
   /** Requests that change something (everything but GET), as `METHOD path body`. */
   commands(): string[] {
-    return this.requests.filter((r) => r.method !== "GET").map((r) => describe(r));
+    return this.requests.filter((r) => r.method !== "GET").map((r) => describeRequest(r));
   }
 
   readonly fetch: FetchLike = async (url: string, init?: FetchInitLike) => {
@@ -186,7 +186,7 @@ export class FakeCluster {
   }
 }
 
-export function describe(r: RecordedRequest): string {
+export function describeRequest(r: RecordedRequest): string {
   const path = new URL(r.url).pathname;
   const where = path.startsWith("/api/") ? "" : r.host;
   return `${r.method} ${where}${path}${r.body !== undefined ? ` ${r.body}` : ""}`;
