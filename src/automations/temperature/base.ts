@@ -90,8 +90,11 @@ export abstract class TemperatureAutomationJob extends AutomationJob {
       this.timersStarted = true;
       const sinceHeating = this.secondsSinceLastHeating();
       if (this.heating.testing || sinceHeating >= 10) {
-        this.publishTemperature(await this.readPcbTemperature());
-        await this.runOnce({ allowedStates: ["ready", "init"] });
+        // Not awaited: reading takes time on the job's clock, and start() must not wait on it.
+        void this.enqueue(async () => {
+          this.publishTemperature(await this.readPcbTemperature());
+          await this.runOnce({ allowedStates: ["ready", "init"] });
+        });
       }
       this.every(SAFETY_READ_EVERY_MS, async () => {
         await this.readPcbTemperature();

@@ -38,3 +38,35 @@ export const linearCoolingCurveModel: VialTemperatureModel = (curve) => {
   x.push(x[1] ** 2, x[20] * x[0]);
   return x.reduce((acc, v, i) => acc + v * WEIGHTS[i], INTERCEPT);
 };
+
+export interface PcbThermalConstants {
+  pcbHeatCapacityJPerK: number;
+  pcbToVialWPerK: number;
+  pcbToAmbientWPerK: number;
+}
+
+/**
+ * A physical model for a heating PCB whose thermal constants are known (measured once per
+ * hardware design, as the original's regression was trained once): with the heater off the PCB
+ * relaxes as T(t) = T* + A·e^{−kt}, k = (K_pv + K_pa)/C_p, toward T* = (K_pv·T_vial + K_pa·T_room)/(K_pv + K_pa).
+ * A least-squares fit of T* and A over the whole curve (k known) is robust to sensor noise;
+ * the vial temperature follows from T*.
+ */
+export function twoNodeCoolingModel(c: PcbThermalConstants): VialTemperatureModel {
+  const k = (c.pcbToVialWPerK + c.pcbToAmbientWPerK) / c.pcbHeatCapacityJPerK;
+  return (curve) => {
+    const s = curve.samples;
+    if (s.length < 3) return s[s.length - 1];
+    // Sample i is the mean of reads taken over ~0.3 s starting i·Δ after the heater went off.
+    const x = s.map((_, i) => Math.exp(-k * i * curve.secondsBetweenSamples));
+    const n = s.length;
+    const sx = x.reduce((a, b) => a + b, 0);
+    const sy = s.reduce((a, b) => a + b, 0);
+    const sxx = x.reduce((a, b) => a + b * b, 0);
+    const sxy = x.reduce((a, b, i) => a + b * s[i], 0);
+    const det = n * sxx - sx * sx;
+    if (Math.abs(det) < 1e-12) return s[n - 1];
+    const tStar = (sy * sxx - sx * sxy) / det;
+    return ((c.pcbToVialWPerK + c.pcbToAmbientWPerK) * tStar - c.pcbToAmbientWPerK * curve.roomTemperatureC) / c.pcbToVialWPerK;
+  };
+}
