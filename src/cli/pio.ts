@@ -60,15 +60,35 @@ const TOP_LEVEL: TopLevelCommand[] = [
     register(program, env, cwd, configOverrides) {
       const { registerRunCommand } = require("./run-cmd") as typeof import("./run-cmd");
       const { builtinCatalog } = require("../jobs/catalog") as typeof import("../jobs/catalog");
-      registerRunCommand(program, {
+      const setExitCode = (code: number) => {
+        process.exitCode = code;
+      };
+      const run = registerRunCommand(program, { env, cwd, configOverrides, catalog: builtinCatalog(), setExitCode });
+      // `experiment_profile execute|verify` (the original's form) and `profile FILE` (ours).
+      const { registerRunProfileCommands } = require("./profile-cmd") as typeof import("./profile-cmd");
+      registerRunProfileCommands(run, { env, cwd, setExitCode });
+    },
+  },
+  {
+    name: "profile",
+    description: "plan and resume experiment profiles",
+    register(program, env, cwd) {
+      const { registerProfileCommands } = require("./profile-cmd") as typeof import("./profile-cmd");
+      registerProfileCommands(program, {
         env,
         cwd,
-        configOverrides,
-        catalog: builtinCatalog(),
         setExitCode: (code) => {
           process.exitCode = code;
         },
       });
+    },
+  },
+  {
+    name: "serve",
+    description: "run this unit's web server (/unit_api; /api and the UI on the leader)",
+    register(program, env, cwd) {
+      const { registerServeCommand } = require("./serve-cmd") as typeof import("./serve-cmd");
+      registerServeCommand(program, { env, cwd, clock: new RealClock(), print });
     },
   },
   ...["kill", "jobs", "logs", "log"].map(

@@ -96,7 +96,7 @@ export function registerRunCommand(program: Command, deps: RunCommandDeps): Comm
       run.outputHelp();
       return;
     }
-    const known = deps.catalog.map((e) => e.name).sort();
+    const known = run.commands.map((c) => c.name()).sort();
     throw new UsageError(`No such job '${job}'. Known jobs: ${known.join(", ")}.`);
   });
   return run;
