@@ -104,7 +104,7 @@ export class FilePumpCalibrations implements PumpCalibrationSource {
 export function parsePumpCalibrationYaml(text: string, where = "calibration"): PumpCalibration {
   const doc = YAML.parse(text) as Record<string, unknown> | null;
   const curve = (doc?.curve_data_ ?? {}) as { type?: string; coefficients?: unknown };
-  if (!doc || doc.calibration_type !== "simple_peristaltic_pump" || curve.type !== "poly" || !Array.isArray(curve.coefficients)) {
+  if (doc?.calibration_type !== "simple_peristaltic_pump" || curve.type !== "poly" || !Array.isArray(curve.coefficients)) {
     throw new CalibrationError(`${where} is not a simple_peristaltic_pump calibration with a poly curve.`);
   }
   const recorded = (doc.recorded_data ?? {}) as { x?: unknown };

@@ -19,7 +19,10 @@ export function parseNonNegative(flag: string, max = Number.POSITIVE_INFINITY): 
   return (v) => {
     const n = Number(v.trim());
     if (v.trim() === "" || !Number.isFinite(n)) throw new UsageError(`Invalid value for '${flag}': '${v}' is not a valid float.`);
-    if (n < 0 || n > max) throw new UsageError(`Invalid value for '${flag}': ${v} is not in the range 0<=x<=${max}.`);
+    if (n < 0 || n > max) {
+      const range = Number.isFinite(max) ? `0<=x<=${max}` : "x>=0";
+      throw new UsageError(`Invalid value for '${flag}': ${v} is not in the range ${range}.`);
+    }
     return n;
   };
 }
