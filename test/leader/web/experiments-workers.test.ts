@@ -1,5 +1,5 @@
 /** Experiments, inventory and assignments, including the retained assignment message (capture 00). */
-import { type Harness, retainedPayload, startHarness, taskResult } from "./harness";
+import { type Harness, retainedMessage, startHarness, taskResult } from "./harness";
 
 describe("experiments and assignments", () => {
   let h: Harness;
@@ -73,9 +73,15 @@ describe("experiments and assignments", () => {
   test("assigning publishes the retained assignment record and shows up everywhere", async () => {
     const r = await h.request("PUT", "/api/experiments/exp1/workers", { pioreactor_unit: "unit1" });
     expect(r.status).toBe(200);
-    const [msg] = await h.waitForMessages(/^pioreactor\/unit1\/\$experiment\/assignment$/);
-    const payload = JSON.parse(msg.payload.toString());
-    expect(JSON.parse((await retainedPayload(h, "pioreactor/unit1/$experiment/assignment")) ?? "null")).toEqual(payload);
+    // Capture 00: the record is retained at QoS 0, and so are (unretained) the server's log lines.
+    const retained = await retainedMessage(h, "pioreactor/unit1/$experiment/assignment");
+    expect(retained?.qos).toBe(0);
+    const payload = JSON.parse(retained?.payload.toString() ?? "null");
+    const [logLine] = (await h.waitForMessages(/^pioreactor\/leader\/\$experiment\/logs\/ui\/info$/)).filter((m) =>
+      m.payload.toString().includes("Assigned pioreactor unit1"),
+    );
+    expect(logLine.qos).toBe(0);
+    expect(logLine.retain).toBe(false);
     expect(Object.keys(payload)).toEqual(["pioreactor_unit", "experiment", "assigned_at", "updated_at"]);
     expect(payload).toMatchObject({ pioreactor_unit: "unit1", experiment: "exp1" });
 
@@ -110,8 +116,8 @@ describe("experiments and assignments", () => {
 
   test("unassign publishes experiment null; end-experiment returns TaskAccepted", async () => {
     expect((await h.request("DELETE", "/api/experiments/exp2/workers/unit1")).status).toBe(200);
-    const msgs = await h.waitForMessages(/^pioreactor\/unit1\/\$experiment\/assignment$/, 3);
-    expect(JSON.parse(msgs[msgs.length - 1].payload.toString())).toMatchObject({ experiment: null, assigned_at: null });
+    const cleared = await retainedMessage(h, "pioreactor/unit1/$experiment/assignment");
+    expect(JSON.parse(cleared?.payload.toString() ?? "null")).toMatchObject({ experiment: null, assigned_at: null });
     expect((await h.request("DELETE", "/api/experiments/exp2/workers/unit1")).status).toBe(404);
     await h.request("PUT", "/api/experiments/exp2/workers", { pioreactor_unit: "unit1" });
     const end = await h.request("DELETE", "/api/experiments/exp2/workers");
@@ -136,5 +142,23 @@ describe("experiments and assignments", () => {
     expect(done.status).toBe("succeeded");
     expect(done.result).toMatchObject({ result: true, experiment: "exp2", database_space: expect.objectContaining({ page_size: expect.any(Number) }) });
     expect((await h.request("GET", "/api/experiments/exp2")).status).toBe(404);
+  });
+});
+
+describe("known gap in the embedded broker (aedes 1.2)", () => {
+  // A retained QoS 0 publish is stored asynchronously before it is forwarded, so a QoS 0 publish
+  // right behind it (here the "Assigned …" log line) overtakes it, and aedes' per-client dedupe
+  // then drops the retained one for live subscribers. Mosquitto delivers both. When the broker is
+  // fixed this test starts passing and `test.failing` flags it for removal.
+  test.failing("live subscribers see the QoS 0 retained assignment record", async () => {
+    const h = await startHarness();
+    try {
+      await h.request("PUT", "/api/workers", { pioreactor_unit: "unit1" });
+      await h.request("POST", "/api/experiments", { experiment: "exp1" });
+      await h.request("PUT", "/api/experiments/exp1/workers", { pioreactor_unit: "unit1" });
+      expect(await h.waitForMessages(/^pioreactor\/unit1\/\$experiment\/assignment$/)).toHaveLength(1);
+    } finally {
+      await h.close();
+    }
   });
 });

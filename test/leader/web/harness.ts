@@ -176,14 +176,18 @@ export async function taskResult(h: Harness, resultPath: string): Promise<any> {
   throw new Error(`task ${resultPath} did not finish`);
 }
 
-/** What a fresh subscriber gets from the broker's retained store for `topic`. */
-export async function retainedPayload(h: Harness, topic: string): Promise<string | undefined> {
+/** What a fresh subscriber gets from the broker's retained store for `topic` (payload, QoS, retain flag). */
+export async function retainedMessage(h: Harness, topic: string): Promise<MqttMessage | undefined> {
   const client = await connectMqtt({ url: h.brokerUrl, clientIdBase: "retained-check" });
   try {
-    let got: string | undefined;
-    await client.subscribe(topic, (m) => {
-      if (m.retain) got = m.payload.toString();
-    });
+    let got: MqttMessage | undefined;
+    await client.subscribe(
+      topic,
+      (m) => {
+        if (m.retain) got = m;
+      },
+      { qos: 2 },
+    );
     for (let i = 0; i < 50 && got === undefined; i++) await new Promise((r) => setTimeout(r, 10));
     return got;
   } finally {

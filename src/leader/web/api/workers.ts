@@ -27,11 +27,14 @@ export async function requireRegisteredWorker(db: Knex, unit: string): Promise<s
   });
 }
 
-/** Publishes the retained assignment record (experiment null = unassigned). Never fails the request. */
+/**
+ * Publishes the retained assignment record (experiment null = unassigned). Never fails the request.
+ * QoS 0 as the original (capture 00): a Python worker subscribing at QoS 0 sees exactly what it saw there.
+ */
 export async function publishAssignment(ctx: WebContext, unit: string, experiment: string | null, assignedAt: string | null): Promise<void> {
   const payload = JSON.stringify({ pioreactor_unit: unit, experiment, assigned_at: assignedAt, updated_at: isoMillis(ctx.clock.now()) });
   try {
-    await ctx.mqtt.publish(assignmentTopic(unit), payload, { qos: 1, retain: true });
+    await ctx.mqtt.publish(assignmentTopic(unit), payload, { qos: 0, retain: true });
   } catch (e) {
     ctx.serverLog.error(`Unable to publish retained experiment assignment for ${unit}: ${(e as Error).message}`);
   }
