@@ -3,7 +3,7 @@
  * catalog entry, with the job's own options, and runs it on this unit's composed context.
  */
 import { Command, Option } from "commander";
-import type { CatalogEntry } from "../jobs/catalog";
+import { type CatalogEntry, mergeCatalogs } from "../jobs/catalog";
 import type { JobCommand, JobOption } from "../jobs/job-command";
 import { UnitContext } from "../jobs/unit-context";
 import { UsageError } from "./exit";
@@ -14,6 +14,11 @@ export interface RunCommandDeps {
   configOverrides: Array<[string, string, string]>;
   cwd: string;
   catalog: CatalogEntry[];
+  /**
+   * Plugin jobs, laid over `catalog`. Default: load this unit's plugins (none with SKIP_PLUGINS),
+   * reporting the ones that fail on stderr.
+   */
+  pluginCatalog?: () => CatalogEntry[];
   /** Called with the exit code when a job ends (the process exits with it). */
   setExitCode(code: number): void;
 }
@@ -65,6 +70,13 @@ function buildJobCommand(job: JobCommand, deps: RunCommandDeps, parentOverrides:
   return cmd;
 }
 
+function defaultPluginCatalog(deps: RunCommandDeps): CatalogEntry[] {
+  const plugins = require("../plugins") as typeof import("../plugins");
+  const registry = plugins.loadPlugins({ env: deps.env, cwd: deps.cwd });
+  for (const e of registry.errors) process.stderr.write(`${plugins.formatPluginLoadError(e)}\n`);
+  return plugins.pluginCatalogEntries(registry);
+}
+
 export function registerRunCommand(program: Command, deps: RunCommandDeps): Command {
   const run = program
     .command("run")
@@ -77,7 +89,7 @@ export function registerRunCommand(program: Command, deps: RunCommandDeps): Comm
     );
   const overrides = () => deps.configOverrides;
   const embedded = () => Boolean(run.opts().embeddedBroker) || deps.env.PIOREACTOR_EMBEDDED_BROKER === "1";
-  for (const entry of deps.catalog) {
+  for (const entry of mergeCatalogs(deps.catalog, (deps.pluginCatalog ?? (() => defaultPluginCatalog(deps)))())) {
     // A placeholder keeps help listings cheap; the real command replaces it on first use.
     const lazy = new Command(entry.name).description(entry.summary).allowUnknownOption(true).allowExcessArguments(true);
     lazy.helpOption(false);

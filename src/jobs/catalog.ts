@@ -8,7 +8,16 @@ export interface CatalogEntry {
   name: string;
   summary: string;
   leaderOnly?: boolean;
+  /** The plugin that provides the job; absent for built-ins. */
+  source?: string;
   load(): JobCommand;
+}
+
+/** Built-ins with plugin entries laid over them: a plugin job replaces a built-in of the same name. */
+export function mergeCatalogs(builtins: readonly CatalogEntry[], plugins: readonly CatalogEntry[]): CatalogEntry[] {
+  const byName = new Map<string, CatalogEntry>();
+  for (const entry of [...builtins, ...plugins]) byName.set(entry.name, entry);
+  return [...byName.values()];
 }
 
 export function builtinCatalog(): CatalogEntry[] {
