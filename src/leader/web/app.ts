@@ -19,6 +19,7 @@ import { errorMiddleware, notFound, notFoundJson } from "./http-errors";
 import { ServerLog } from "./server-log";
 import { staticUiRoutes } from "./static-ui";
 import { TaskStore } from "./task-store";
+import { unitBioreactorRoutes } from "./unit-api/bioreactor";
 import { unitJobRoutes } from "./unit-api/jobs";
 import { unitSystemRoutes } from "./unit-api/system";
 
@@ -67,6 +68,7 @@ function unitApi(ctx: WebContext): Router {
   const api = express.Router();
   api.use(unitSystemRoutes(ctx));
   api.use(unitJobRoutes(ctx));
+  api.use(unitBioreactorRoutes(ctx));
   api.use(localDescriptorRoutes(ctx));
   api.use(notFoundJson);
   return api;

@@ -5,6 +5,7 @@
  */
 import type { Knex } from "knex";
 import type { ConfigReader } from "../../config/types";
+import type { KeyValueCache } from "../../jobs/local-storage";
 import type { JobRegistry } from "../../jobs/registry";
 import type { PubSubClient } from "../../pubsub/types";
 import type { Clock } from "../../util/clock";
@@ -30,6 +31,16 @@ export interface WebDeps {
   db?: Knex;
   clock: Clock;
   mqtt: Pick<PubSubClient, "publish">;
+  /**
+   * This unit's persistent caches (`[storage] persistent_cache`, e.g. `bioreactor`), shared with
+   * the jobs on this unit. Omitted: routes that need one answer 503.
+   */
+  persistentCache?: (name: string) => KeyValueCache;
+  /**
+   * This unit's vessel model as `pio` resolves it ($MODEL_NAME/$MODEL_VERSION, test mode, else the
+   * leader's inventory); rejects with a user-facing message when it cannot be found.
+   */
+  unitModel?: () => Promise<{ modelName: string | null; modelVersion: string | null }>;
   /** This unit's job registry (`pio_job_metadata`). */
   registry: JobRegistry;
   jobLauncher: JobLauncher;

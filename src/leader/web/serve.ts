@@ -6,12 +6,12 @@
  */
 import path from "node:path";
 import type { Knex } from "knex";
-import { leaderHostname, unitName } from "../../config/identity";
+import { Identity, leaderHostname, unitName } from "../../config/identity";
 import type { LayeredConfig } from "../../config/layered";
 import { loadConfig } from "../../config/load";
 import { dotPioreactorDir } from "../../config/paths";
 import { isTesting } from "../../config/testing";
-import { openCacheDatabase } from "../../jobs/local-storage";
+import { KeyValueCache, openCacheDatabase } from "../../jobs/local-storage";
 import { JobRegistry } from "../../jobs/registry";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../pubsub/broker";
 import { connectMqtt, mqttOptionsFromConfig } from "../../pubsub/client";
@@ -92,6 +92,14 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
       cacheDb.close();
     });
     const registry = new JobRegistry(cacheDb);
+    const dot = dotPioreactorDir(opts.env, opts.cwd);
+    const persistentDb = openCacheDatabase(
+      path.resolve(opts.cwd, config.getString("storage", "persistent_cache", path.join(dot, "storage", "local_persistent_pioreactor_metadata.sqlite"))),
+    );
+    cleanups.push(() => {
+      persistentDb.close();
+    });
+    const identity = () => new Identity({ env: opts.env, config: currentConfig(), clock: opts.clock });
     const pioCommand = opts.env.PIO_EXECUTABLE ? [opts.env.PIO_EXECUTABLE] : [process.execPath, opts.pioScript ?? process.argv[1]];
     const jobLauncher = new PioProcessLauncher({ pioCommand, serverEnv: opts.env, clock: opts.clock, cwd: opts.cwd });
     const jobStopper = new RegistryJobStopper({
@@ -116,7 +124,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     const { app } = createApp({
       unitName: unit,
       isLeader,
-      dotPioreactor: dotPioreactorDir(opts.env, opts.cwd),
+      dotPioreactor: dot,
       config: currentConfig,
       configChanged: () => {
         config = loadConfig(where);
@@ -125,6 +133,8 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
       clock: opts.clock,
       mqtt,
       registry,
+      persistentCache: (name) => new KeyValueCache(persistentDb, name),
+      unitModel: async () => ({ modelName: await identity().modelName(unit), modelVersion: await identity().modelVersion(unit) }),
       jobLauncher,
       jobStopper,
       profileRunner: opts.profileRunner,

@@ -1,7 +1,8 @@
 /**
  * The web server's own log lines ("New experiment created…", "Assigned pioreactor…"), published
  * where the original's `ui` logger publishes them: `pioreactor/<this unit>/$experiment/logs/ui/<level>`
- * (the experiment argument is ignored there too, so the UI shows them as system logs).
+ * (the experiment argument is ignored there too, so the UI shows them as system logs). `child`
+ * gives the per-experiment loggers some routes create (bioreactor edits log under the experiment).
  */
 import { logTopic, UNIVERSAL_EXPERIMENT } from "../../pubsub/topics";
 import type { PubSubClient } from "../../pubsub/types";
@@ -16,7 +17,13 @@ export class ServerLog {
     private readonly mqtt: Pick<PubSubClient, "publish">,
     private readonly clock: Clock,
     private readonly task = "pioreactor-leader-api",
+    private readonly experiment = UNIVERSAL_EXPERIMENT,
   ) {}
+
+  /** The same sink for another task and experiment (the original's per-route `create_logger`). */
+  child(task: string, experiment: string): ServerLog {
+    return new ServerLog(this.unit, this.mqtt, this.clock, task, experiment);
+  }
 
   /** Never throws: a broker hiccup must not fail the HTTP request that logged. */
   log(level: ServerLogLevel, message: string): void {
@@ -28,7 +35,7 @@ export class ServerLog {
       level,
       timestamp: formatMillisTimestamp(this.clock.now()),
     });
-    this.mqtt.publish(logTopic(this.unit, UNIVERSAL_EXPERIMENT, "ui", level.toLowerCase()), payload, { qos: 0 }).catch(() => {});
+    this.mqtt.publish(logTopic(this.unit, this.experiment, "ui", level.toLowerCase()), payload, { qos: 0 }).catch(() => {});
   }
 
   info(message: string): void {

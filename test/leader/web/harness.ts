@@ -10,6 +10,7 @@ import Database from "better-sqlite3";
 import type { Knex } from "knex";
 import { IniDocument } from "../../../src/config/ini";
 import { LayeredConfig } from "../../../src/config/layered";
+import { KeyValueCache, openCacheDatabase } from "../../../src/jobs/local-storage";
 import { JobRegistry } from "../../../src/jobs/registry";
 import { migrateToLatest } from "../../../src/leader/db/migrate";
 import { openDatabase } from "../../../src/leader/db/open";
@@ -49,6 +50,8 @@ export interface Harness {
   server: RunningServer;
   context: WebContext;
   registry: JobRegistry;
+  /** The unit's persistent caches (a temp SQLite file), as the server sees them. */
+  persistentCache(name: string): KeyValueCache;
   launched: JobLaunchRequest[];
   stopped: Array<KillFilter | "all">;
   messages: MqttMessage[];
@@ -75,6 +78,8 @@ export async function startHarness(overrides: Partial<WebDeps> = {}, configText 
   const messages: MqttMessage[] = [];
   await listener.subscribe("#", (m) => messages.push(m), { qos: 2 });
   const registry = new JobRegistry(new Database(":memory:"));
+  const persistentDb = openCacheDatabase(path.join(dir, "persistent.sqlite"));
+  const persistentCache = (name: string) => new KeyValueCache(persistentDb, name);
   const launched: JobLaunchRequest[] = [];
   const stopped: Array<KillFilter | "all"> = [];
   let baseUrl = "";
@@ -92,6 +97,8 @@ export async function startHarness(overrides: Partial<WebDeps> = {}, configText 
     clock: new RealClock(),
     mqtt: publisher,
     registry,
+    persistentCache,
+    unitModel: async () => ({ modelName: "pioreactor_40ml", modelVersion: "1.5" }),
     jobLauncher: {
       launch: async (r) => {
         launched.push(r);
@@ -141,6 +148,7 @@ export async function startHarness(overrides: Partial<WebDeps> = {}, configText 
     server,
     context,
     registry,
+    persistentCache,
     launched,
     stopped,
     messages,
@@ -160,6 +168,7 @@ export async function startHarness(overrides: Partial<WebDeps> = {}, configText 
       await listener.end();
       await broker.close();
       await db.destroy();
+      persistentDb.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

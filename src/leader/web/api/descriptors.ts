@@ -6,6 +6,7 @@ import { Router } from "express";
 import { UNIVERSAL_IDENTIFIER } from "../../../pubsub/topics";
 import { allUnits } from "../cluster";
 import type { WebContext } from "../deps";
+import { fillBioreactorDescriptors } from "../bioreactor";
 import { AUTOMATION_TYPES, type DescriptorKind, defaultBuiltinDescriptorsDir, loadDescriptors } from "../descriptors";
 import { badRequest, HttpError } from "../http-errors";
 import { cacheFor, param } from "../http-util";
@@ -30,7 +31,8 @@ export function localDescriptorRoutes(ctx: WebContext): Router {
     cacheFor(res).json(load("jobs"));
   });
   r.get("/settings/descriptors", (_req, res) => {
-    cacheFor(res).json(load("settings"));
+    const report = (m: string) => ctx.serverLog.error(m);
+    cacheFor(res).json(fillBioreactorDescriptors(load("settings") as Array<Record<string, unknown>>, ctx.config(), report));
   });
   r.get("/automations/descriptors/:type", (req, res) => {
     cacheFor(res).json(load(automationKind(param(req.params.type))));

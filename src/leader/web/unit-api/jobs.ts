@@ -1,10 +1,12 @@
 /**
- * `/unit_api/jobs…` on every unit: run a job as a `pio run` child (TaskAccepted), stop jobs
+ * `/unit_api/jobs…` on every unit: run a job as a `pio run` child (TaskAccepted; manual doses that
+ * would overfill the vial are refused first), stop jobs
  * through the local registry, list running jobs and their published settings.
  */
 import { type Request, type Response, Router } from "express";
 import type { KillFilter } from "../../../jobs/registry";
 import { RUN_BODY, type RunBody } from "../api/jobs";
+import { manualDoseIsUnsafe } from "../bioreactor";
 import type { WebContext } from "../deps";
 import { badRequest, HttpError, notFound } from "../http-errors";
 import { param } from "../http-util";
@@ -46,6 +48,11 @@ export function unitJobRoutes(ctx: WebContext): Router {
     const args = body.args ?? [];
     const options = body.options ?? {};
     const env = body.env ?? {};
+    if (await manualDoseIsUnsafe(ctx, job, options, env)) {
+      throw badRequest("Requested dose would meet or exceed the reactor safety threshold.", {
+        remediation: "Reduce the requested volume or remove waste before dosing again.",
+      });
+    }
     if (job === "experiment_profile" && ctx.profileRunner && args[0] === "execute" && args.length >= 3) {
       const runner = ctx.profileRunner;
       const request = { profilePath: args[1], experiment: args[2], dryRun: "dry-run" in options || "dry_run" in options, env: scrubJobEnv({}, env) };

@@ -1,5 +1,6 @@
-/** `/unit_api/health`, `/unit_api/task_results/<id>` and this unit's own config files. */
+/** `/unit_api/health`, `/unit_api/task_results/<id>`, this unit's own config files, removing a file. */
 import fs from "node:fs";
+import path from "node:path";
 import { Router } from "express";
 import { writeFileAtomicSync } from "../../../config/atomic-write";
 import { IniDocument } from "../../../config/ini";
@@ -7,7 +8,7 @@ import { LayeredConfig } from "../../../config/layered";
 import { readTextOrEmpty, renderMergedConfig } from "../api/config";
 import { isoMillis } from "../cluster";
 import type { WebContext } from "../deps";
-import { badRequest } from "../http-errors";
+import { badRequest, forbidden, HttpError } from "../http-errors";
 import { cacheFor, param, sendText } from "../http-util";
 import { normalizeIniText, validateIniText } from "../ini-validation";
 import { decodeBody } from "../request-body";
@@ -54,5 +55,50 @@ export function unitSystemRoutes(ctx: WebContext): Router {
   r.post("/config/specific", saveSpecific);
   r.patch("/config/specific", saveSpecific);
 
+  const removeFile = (req: import("express").Request, res: import("express").Response) => {
+    const marker = path.join(ctx.dotPioreactor, "DISALLOW_UI_FILE_SYSTEM");
+    if (fs.existsSync(marker)) {
+      ctx.serverLog.error(`Delete blocked because ${marker} is present`);
+      throw forbidden("DISALLOW_UI_FILE_SYSTEM is present", {
+        cause: "File system operations are disabled on this unit.",
+        remediation: "Remove DISALLOW_UI_FILE_SYSTEM or run the action locally via SSH.",
+      });
+    }
+    const { filepath } = decodeBody<{ filepath: string }>(req, { fields: { filepath: { type: "str", required: true } }, forbidUnknown: true });
+    const target = confinedToDot(ctx.dotPioreactor, filepath);
+    res.status(202).json(
+      ctx.tasks.submit(async () => {
+        // As `rm <path>`: files (and symlinks) only, and false when there was nothing to remove.
+        try {
+          if (fs.lstatSync(target).isDirectory()) return false;
+          fs.unlinkSync(target);
+          return true;
+        } catch {
+          return false;
+        }
+      }),
+    );
+  };
+  r.post("/system/remove_file", removeFile);
+  r.patch("/system/remove_file", removeFile);
+
   return r;
+}
+
+/** Relative paths are taken from `$DOT_PIOREACTOR`; anything resolving outside it (or the root itself) is refused. */
+function confinedToDot(dot: string, filepath: string): string {
+  const refused = () =>
+    forbidden("Access to this path is not allowed", {
+      cause: "Requested path is outside the .pioreactor directory.",
+      remediation: "Provide a path within the .pioreactor directory.",
+    });
+  let target: string;
+  try {
+    target = resolveInside(dot, filepath);
+  } catch (e) {
+    if (e instanceof HttpError && e.status === 403) throw refused();
+    throw e;
+  }
+  if (path.resolve(target) === path.resolve(dot)) throw refused();
+  return target;
 }
