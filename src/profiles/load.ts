@@ -8,20 +8,10 @@
  * - Merge keys (`<<`) and anchors/aliases work as in PyYAML.
  * - Syntax errors are reported with line and column; there is then no value.
  */
-import {
-  type Document,
-  isAlias,
-  isMap,
-  isPair,
-  isScalar,
-  isSeq,
-  LineCounter,
-  type Node,
-  parseAllDocuments,
-  Scalar,
-} from "yaml";
+import type { Document, LineCounter, Node, Scalar } from "yaml";
 import { PyInt } from "../util/python-format";
 import { ADDED_CODES, type Diagnostic, formatPath, type PathSegment, type Position, SourceMap } from "./diagnostics";
+import { fastLoadYaml } from "./yaml-fast";
 import { resolvePlainScalar, resolveTaggedScalar, type YamlScalar } from "./yaml11";
 
 export type YamlValue = YamlScalar | YamlValue[] | YamlMapping;
@@ -36,6 +26,13 @@ export interface LoadedYaml {
   diagnostics: Diagnostic[];
 }
 
+type YamlLib = typeof import("yaml");
+/**
+ * `yaml` is loaded only when the full loader runs (about 20 ms per process): plain profiles never
+ * need it, their positions being computed only if a diagnostic asks (see `loadYaml`).
+ */
+const yamlLib = (): YamlLib => require("yaml") as YamlLib;
+
 /** Nesting beyond this is an alias loop or an attack, not a profile. */
 const MAX_DEPTH = 200;
 
@@ -44,6 +41,7 @@ class Converter {
   readonly sourceMap = new SourceMap();
 
   constructor(
+    private readonly Y: YamlLib,
     private readonly doc: Document,
     private readonly lines: LineCounter,
   ) {}
@@ -72,7 +70,7 @@ class Converter {
     }
     const n = node as Node;
     if (n.range) this.sourceMap.setValue(path, this.position(n.range[0]));
-    if (isAlias(n)) {
+    if (this.Y.isAlias(n)) {
       const target = n.resolve(this.doc);
       if (!target) {
         this.report("error", ADDED_CODES.yamlSyntax, `found undefined alias '${n.source}'`, path, n.range?.[0] ?? 0);
@@ -83,9 +81,9 @@ class Converter {
       if (n.range) this.sourceMap.setValue(path, this.position(n.range[0]));
       return value;
     }
-    if (isScalar(n)) return this.scalar(n, path);
-    if (isSeq(n)) return n.items.map((item, i) => this.convert(item, [...path, i], depth + 1));
-    if (isMap(n)) return this.mapping(n.items, path, depth);
+    if (this.Y.isScalar(n)) return this.scalar(n, path);
+    if (this.Y.isSeq(n)) return n.items.map((item, i) => this.convert(item, [...path, i], depth + 1));
+    if (this.Y.isMap(n)) return this.mapping(n.items, path, depth);
     return null;
   }
 
@@ -99,7 +97,7 @@ class Converter {
         return text;
       }
     }
-    return n.type === Scalar.PLAIN ? resolvePlainScalar(text) : text;
+    return n.type === "PLAIN" ? resolvePlainScalar(text) : text;
   }
 
   private mapping(items: readonly unknown[], path: PathSegment[], depth: number): YamlMapping {
@@ -112,9 +110,9 @@ class Converter {
     };
 
     for (const item of items) {
-      if (!isPair(item)) continue;
+      if (!this.Y.isPair(item)) continue;
       const keyNode = item.key as Node | null;
-      if (isScalar(keyNode) && keyNode.type === Scalar.PLAIN && keyNode.value === "<<" && !keyNode.tag) {
+      if (this.Y.isScalar(keyNode) && keyNode.type === "PLAIN" && keyNode.value === "<<" && !keyNode.tag) {
         for (const [k, v] of this.mergeSources(item.value, path, depth)) {
           if (!Object.hasOwn(out, k)) {
             assign(k, v);
@@ -125,9 +123,9 @@ class Converter {
     }
 
     for (const item of items) {
-      if (!isPair(item)) continue;
+      if (!this.Y.isPair(item)) continue;
       const keyNode = item.key as Node | null;
-      if (isScalar(keyNode) && keyNode.type === Scalar.PLAIN && keyNode.value === "<<" && !keyNode.tag) continue;
+      if (this.Y.isScalar(keyNode) && keyNode.type === "PLAIN" && keyNode.value === "<<" && !keyNode.tag) continue;
       const keyOffset = keyNode?.range?.[0] ?? (item.value as Node | null)?.range?.[0] ?? 0;
       const key = this.keyText(keyNode, path, keyOffset);
       if (key === undefined) continue;
@@ -148,7 +146,7 @@ class Converter {
       merged.delete(key);
       const value = this.convert(item.value, childPath, depth + 1);
       // An empty value has no text of its own; point at its key instead of the space after it.
-      if (isEmptyNode(item.value)) this.sourceMap.setValue(childPath, this.position(keyOffset));
+      if (isEmptyNode(this.Y, item.value)) this.sourceMap.setValue(childPath, this.position(keyOffset));
       assign(key, value);
     }
     return out;
@@ -156,12 +154,12 @@ class Converter {
 
   /** Pairs contributed by `<<: *anchor` or `<<: [*a, *b]`; earlier maps in a list win, as in PyYAML. */
   private mergeSources(valueNode: unknown, path: PathSegment[], depth: number): Array<[string, YamlValue]> {
-    const resolve = (x: unknown): unknown => (isAlias(x) ? (x as { resolve(d: Document): unknown }).resolve(this.doc) : x);
+    const resolve = (x: unknown): unknown => (this.Y.isAlias(x) ? (x as { resolve(d: Document): unknown }).resolve(this.doc) : x);
     const target = resolve(valueNode);
-    const maps = isSeq(target) ? target.items.map(resolve) : [target];
+    const maps = this.Y.isSeq(target) ? target.items.map(resolve) : [target];
     const pairs: Array<[string, YamlValue]> = [];
     for (const m of maps) {
-      if (!isMap(m)) {
+      if (!this.Y.isMap(m)) {
         this.report(
           "error",
           ADDED_CODES.yamlSyntax,
@@ -183,7 +181,7 @@ class Converter {
       this.report("error", ADDED_CODES.yamlKeyType, "Expected `str`, got `null` for a mapping key.", path, offset);
       return undefined;
     }
-    if (!isScalar(keyNode)) {
+    if (!this.Y.isScalar(keyNode)) {
       this.report("error", ADDED_CODES.yamlKeyType, "Mapping keys must be plain strings.", path, offset);
       return undefined;
     }
@@ -203,14 +201,56 @@ class Converter {
   }
 }
 
-function isEmptyNode(node: unknown): boolean {
+function isEmptyNode(Y: YamlLib, node: unknown): boolean {
   if (node === null || node === undefined) return true;
-  return isScalar(node) && node.type === Scalar.PLAIN && (node.value === null || node.value === "") && !node.tag;
+  return Y.isScalar(node) && node.type === "PLAIN" && (node.value === null || node.value === "") && !node.tag;
 }
 
+/**
+ * Positions computed only when asked for: the fast reader gives none, so the first `locate` (a
+ * diagnostic being placed) parses the text once with the full loader, whose map this then is.
+ */
+class LazySourceMap extends SourceMap {
+  private real: SourceMap | undefined;
+
+  constructor(private readonly text: string) {
+    super();
+  }
+
+  private map(): SourceMap {
+    this.real ??= fullLoadYaml(this.text).sourceMap;
+    return this.real;
+  }
+
+  override setValue(path: readonly PathSegment[], pos: Position): void {
+    this.map().setValue(path, pos);
+  }
+
+  override setKey(path: readonly PathSegment[], pos: Position): void {
+    this.map().setKey(path, pos);
+  }
+
+  override locate(path: readonly PathSegment[], preferKey = false): Position | undefined {
+    return this.map().locate(path, preferKey);
+  }
+}
+
+/**
+ * The document's value, positions and load diagnostics. Plain documents (nearly all profiles) take
+ * the fast reader (yaml-fast.ts), which accepts only texts the full loader reads to the same value
+ * without any diagnostic; everything else goes through the full loader.
+ */
 export function loadYaml(text: string): LoadedYaml {
-  const lines = new LineCounter();
-  const docs = parseAllDocuments(text, {
+  const fast = fastLoadYaml(text);
+  if (fast !== undefined) return { value: fast, sourceMap: new LazySourceMap(text), diagnostics: [] };
+  return fullLoadYaml(text);
+}
+
+/** The `yaml` package's parse with positions for every node, and every problem reported. */
+export function fullLoadYaml(text: string): LoadedYaml {
+  const Y = yamlLib();
+  const lines = new Y.LineCounter();
+  const docs = Y.parseAllDocuments(text, {
     schema: "failsafe",
     version: "1.1",
     lineCounter: lines,
@@ -256,7 +296,7 @@ export function loadYaml(text: string): LoadedYaml {
     return { value: null, sourceMap, diagnostics };
   }
 
-  const converter = new Converter(docList[0], lines);
+  const converter = new Converter(Y, docList[0], lines);
   const value = converter.convert(docList[0].contents, []);
   if (!converter.sourceMap.locate([])) converter.sourceMap.setValue([], { line: 1, column: 1 });
   diagnostics.push(...converter.diagnostics);
