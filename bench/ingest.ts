@@ -1,0 +1,338 @@
+/**
+ * Benchmark of `mqtt_to_db_streaming`: how many rows a second it stores, whether anything is lost,
+ * and how long a reading takes from publish to committed row.
+ *
+ *   npx tsc -p . --outDir /tmp/pio-bench && node /tmp/pio-bench/bench/ingest.js
+ *   MQTT_TEST_BROKER=mqtt://127.0.0.1:1883 node /tmp/pio-bench/bench/ingest.js   # Mosquitto too
+ *
+ * Options (environment): INGEST_MESSAGES (100000), INGEST_UNITS (100), INGEST_SECONDS (30),
+ * INGEST_PUBLISHERS (10 connections for the full-speed phase).
+ *
+ * Layout: the job runs on the main thread as in production (its own event loop, a real SQLite file
+ * with the migrated schema and its triggers). The publishers run in a worker thread, and so does
+ * the embedded broker, so the three do not share one event loop. Mosquitto needs
+ * `max_queued_messages 0` (its default of 1000 drops messages for a subscriber that falls behind).
+ *
+ * Phases:
+ * 1. full speed: INGEST_MESSAGES OD readings, QoS 1, as fast as the publishers can push them
+ *    (1,000 unacknowledged per connection); rows/s = messages ÷ (first publish → last commit).
+ * 2. steady: INGEST_UNITS units each publishing one reading a second for INGEST_SECONDS; each
+ *    payload carries its publish time, the store records the commit time of its row.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { IniDocument } from "../src/config/ini";
+import { LayeredConfig } from "../src/config/layered";
+import { KeyValueCache, openCacheDatabase } from "../src/jobs/local-storage";
+import { JobRegistry } from "../src/jobs/registry";
+import { migrateToLatest } from "../src/leader/db/migrate";
+import { openDatabase } from "../src/leader/db/open";
+import { MqttToDbStreamer } from "../src/leader/streaming/job";
+import { MqttIngestSource } from "../src/leader/streaming/mqtt-ingest";
+import type { BatchResult, RowStore } from "../src/leader/streaming/row-store";
+import type { TableRow } from "../src/leader/streaming/sinks";
+import { SqliteRowStore } from "../src/leader/streaming/sqlite-row-store";
+import { startEmbeddedBroker } from "../src/pubsub/broker";
+import { connectMqtt, type MqttPubSubClient } from "../src/pubsub/client";
+import { RealClock } from "../src/util/clock";
+
+const env = process.env;
+const MESSAGES = Number(env.INGEST_MESSAGES ?? 100_000);
+const UNITS = Number(env.INGEST_UNITS ?? 100);
+const SECONDS = Number(env.INGEST_SECONDS ?? 30);
+const PUBLISHERS = Number(env.INGEST_PUBLISHERS ?? 10);
+
+/** Wall-clock milliseconds with sub-millisecond precision, comparable across threads. */
+const nowMs = () => performance.timeOrigin + performance.now();
+
+function odPayload(od: number, channel = 1): string {
+  return `{"calibrated":0,"timestamp":"2026-11-21T05:43:58.816000Z","angle":"90","od":${od},"channel":"${channel}","ir_led_intensity":80.0}`;
+}
+
+// ------------------------------------------------------------------ worker threads
+
+type WorkerJob =
+  | { role: "broker" }
+  | { role: "full-speed"; url: string; messages: number; publishers: number; runId: string }
+  | { role: "steady"; url: string; units: number; seconds: number; runId: string };
+
+async function publishFullSpeed(w: Extract<WorkerJob, { role: "full-speed" }>): Promise<void> {
+  const clients: MqttPubSubClient[] = [];
+  for (let p = 0; p < w.publishers; p++) clients.push(await connectMqtt({ url: w.url, clientIdBase: `bench-pub-${p}` }));
+  const perClient = Math.ceil(w.messages / w.publishers);
+  const started = nowMs();
+  parentPort?.postMessage({ started });
+  await Promise.all(
+    clients.map(async (c, p) => {
+      const topic = `pioreactor/bench${w.runId}-${p}/exp/od_reading/od1`;
+      const from = p * perClient;
+      const to = Math.min(w.messages, from + perClient);
+      for (let i = from; i < to; i += 1000) {
+        const batch: Promise<void>[] = [];
+        for (let s = i; s < Math.min(to, i + 1000); s++) batch.push(c.publish(topic, odPayload(s), { qos: 1 }));
+        await Promise.all(batch);
+      }
+    }),
+  );
+  parentPort?.postMessage({ published: nowMs() });
+  await Promise.all(clients.map((c) => c.end()));
+}
+
+async function publishSteady(w: Extract<WorkerJob, { role: "steady" }>): Promise<void> {
+  const clients: MqttPubSubClient[] = [];
+  for (let u = 0; u < w.units; u++) clients.push(await connectMqtt({ url: w.url, clientIdBase: `bench-unit-${u}` }));
+  parentPort?.postMessage({ started: nowMs() });
+  const sends: Promise<void>[] = [];
+  await Promise.all(
+    clients.map(async (c, u) => {
+      // Spread the units over the second, as a real cluster's clocks are.
+      await new Promise((r) => setTimeout(r, (1000 * u) / w.units));
+      for (let k = 0; k < w.seconds; k++) {
+        const due = nowMs() + 1000;
+        sends.push(c.publish(`pioreactor/steady${w.runId}-${u}/exp/od_reading/od1`, odPayload(nowMs()), { qos: 1 }));
+        await new Promise((r) => setTimeout(r, Math.max(0, due - nowMs())));
+      }
+    }),
+  );
+  await Promise.all(sends);
+  parentPort?.postMessage({ published: nowMs() });
+  await Promise.all(clients.map((c) => c.end()));
+}
+
+async function runWorker(w: WorkerJob): Promise<void> {
+  if (w.role === "broker") {
+    const broker = await startEmbeddedBroker({ port: 0 });
+    parentPort?.postMessage({ url: broker.url });
+    parentPort?.on("message", async () => {
+      await broker.close();
+      process.exit(0);
+    });
+    return;
+  }
+  if (w.role === "full-speed") await publishFullSpeed(w);
+  else await publishSteady(w);
+  parentPort?.postMessage({ done: true });
+}
+
+// ------------------------------------------------------------------ main thread
+
+/** Records when each row was committed, to measure publish → row lag. */
+class TimedStore implements RowStore {
+  readonly description: string;
+  commits: Array<{ od: number; committedAt: number }> = [];
+  lastCommitAt = 0;
+  constructor(private readonly inner: RowStore) {
+    this.description = inner.description;
+  }
+  async writeBatch(rows: readonly TableRow[]): Promise<BatchResult> {
+    const result = await this.inner.writeBatch(rows);
+    const at = nowMs();
+    this.lastCommitAt = at;
+    for (const r of rows) this.commits.push({ od: r.row.od_reading as number, committedAt: at });
+    return result;
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+interface Result {
+  broker: string;
+  phase: string;
+  published: number;
+  rows: number;
+  lost: number;
+  duplicates: number;
+  seconds: number;
+  rowsPerSecond: number;
+  medianLagMs?: number;
+  p99LagMs?: number;
+}
+
+function startWorker(job: WorkerJob): { worker: Worker; messages: AsyncIterableIterator<Record<string, number | string | boolean>> } {
+  const worker = new Worker(__filename, { workerData: job });
+  const queue: Record<string, number | string | boolean>[] = [];
+  const waiting: Array<(v: IteratorResult<Record<string, number | string | boolean>>) => void> = [];
+  worker.on("message", (m) => {
+    const w = waiting.shift();
+    if (w) w({ value: m, done: false });
+    else queue.push(m);
+  });
+  worker.on("error", (e) => {
+    console.error(e);
+    process.exit(1);
+  });
+  const messages: AsyncIterableIterator<Record<string, number | string | boolean>> = {
+    next: () => {
+      const m = queue.shift();
+      if (m) return Promise.resolve({ value: m, done: false });
+      return new Promise((resolve) => waiting.push(resolve));
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+  return { worker, messages };
+}
+
+async function next(it: AsyncIterableIterator<Record<string, number | string | boolean>>, key: string): Promise<number | string> {
+  for (;;) {
+    const { value } = await it.next();
+    if (key in value) return value[key] as number | string;
+  }
+}
+
+async function benchBroker(name: string, url: string): Promise<Result[]> {
+  const dir = mkdtempSync(join(tmpdir(), "pio-bench-ingest-"));
+  const dbFile = join(dir, "pioreactor.sqlite");
+  const knex = openDatabase({ client: "sqlite", filename: dbFile });
+  await migrateToLatest(knex);
+  await knex.destroy();
+  const cacheDb = openCacheDatabase(join(dir, "intermittent.sqlite"));
+  const store = new TimedStore(SqliteRowStore.open(dbFile));
+  const job = new MqttToDbStreamer(
+    {
+      unit: "leader",
+      experiment: "$experiment",
+      clock: new RealClock(),
+      config: LayeredConfig.fromDocuments(IniDocument.parse("")),
+      registry: new JobRegistry(cacheDb),
+      connect: (req) => connectMqtt({ url, clientIdBase: req.clientIdBase, lastWill: req.lastWill, keepaliveSeconds: req.keepalive, clean: req.clean }),
+      logSinks: [],
+      leader: "leader",
+      jobSource: "bench",
+      pid: process.pid,
+    },
+    {
+      ingest: new MqttIngestSource({ url, clientId: `mqtt_to_db_streaming-bench-${process.pid}-${Date.now()}` }),
+      store,
+      statsCache: new KeyValueCache(cacheDb, "mqtt_to_db_streaming"),
+    },
+  );
+  await job.start();
+  const results: Result[] = [];
+  const runId = `${process.pid}${Date.now().toString(36)}`;
+
+  // Phase 1: full speed.
+  {
+    const { worker, messages } = startWorker({ role: "full-speed", url, messages: MESSAGES, publishers: PUBLISHERS, runId });
+    const started = (await next(messages, "started")) as number;
+    await next(messages, "done");
+    await waitForRows(store, MESSAGES, "full-speed");
+    await job.whenWritten();
+    await worker.terminate();
+    const ods = store.commits.map((c) => c.od);
+    const distinct = new Set(ods).size;
+    const seconds = (store.lastCommitAt - started) / 1000;
+    results.push({
+      broker: name,
+      phase: `full speed, ${PUBLISHERS} publishers`,
+      published: MESSAGES,
+      rows: ods.length,
+      lost: MESSAGES - distinct,
+      duplicates: ods.length - distinct,
+      seconds,
+      rowsPerSecond: distinct / seconds,
+    });
+    store.commits = [];
+  }
+
+  // Phase 2: steady cluster load, lag.
+  {
+    const expected = UNITS * SECONDS;
+    const { worker, messages } = startWorker({ role: "steady", url, units: UNITS, seconds: SECONDS, runId });
+    const started = (await next(messages, "started")) as number;
+    await next(messages, "done");
+    await waitForRows(store, expected, "steady");
+    await worker.terminate();
+    const lags = store.commits.map((c) => c.committedAt - c.od).sort((a, b) => a - b);
+    const distinct = new Set(store.commits.map((c) => c.od)).size;
+    const seconds = (store.lastCommitAt - started) / 1000;
+    results.push({
+      broker: name,
+      phase: `${UNITS} units × 1/s for ${SECONDS} s`,
+      published: expected,
+      rows: store.commits.length,
+      lost: expected - distinct,
+      duplicates: store.commits.length - distinct,
+      seconds,
+      rowsPerSecond: distinct / seconds,
+      medianLagMs: percentile(lags, 50),
+      p99LagMs: percentile(lags, 99),
+    });
+  }
+
+  await job.stop();
+  cacheDb.close();
+  rmSync(dir, { recursive: true, force: true });
+  return results;
+}
+
+/** Waits until `expected` rows are committed, or until nothing new arrived for 5 s (then some are lost). */
+async function waitForRows(store: TimedStore, expected: number, phase: string): Promise<void> {
+  let last = -1;
+  let stillSince = Date.now();
+  while (store.commits.length < expected) {
+    if (store.commits.length !== last) {
+      last = store.commits.length;
+      stillSince = Date.now();
+    } else if (Date.now() - stillSince > 5000) {
+      console.error(`${phase}: no new rows for 5 s at ${last}/${expected}; counting the rest as lost.`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function printTable(results: Result[]): void {
+  const fmt = (n: number | undefined, digits = 0) => (n === undefined ? "-" : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+  const rows = [
+    ["broker", "phase", "published", "rows", "lost", "dup", "seconds", "rows/s", "median lag ms", "p99 lag ms"],
+    ...results.map((r) => [
+      r.broker,
+      r.phase,
+      fmt(r.published),
+      fmt(r.rows),
+      fmt(r.lost),
+      fmt(r.duplicates),
+      fmt(r.seconds, 2),
+      fmt(r.rowsPerSecond),
+      fmt(r.medianLagMs, 2),
+      fmt(r.p99LagMs, 2),
+    ]),
+  ];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+  console.log(line(rows[0]));
+  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+  for (const r of rows.slice(1)) console.log(line(r));
+}
+
+async function main(): Promise<void> {
+  const results: Result[] = [];
+  const { worker: brokerWorker, messages } = startWorker({ role: "broker" });
+  const url = (await next(messages, "url")) as string;
+  results.push(...(await benchBroker("embedded (aedes)", url)));
+  brokerWorker.postMessage("close");
+  const external = env.MQTT_TEST_BROKER?.trim();
+  if (external) results.push(...(await benchBroker("mosquitto", /^[a-z]+:\/\//.test(external) ? external : `mqtt://${external}`)));
+  printTable(results);
+  process.exit(0);
+}
+
+if (isMainThread) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+} else {
+  void runWorker(workerData as WorkerJob);
+}
