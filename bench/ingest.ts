@@ -2,8 +2,9 @@
  * Benchmark of `mqtt_to_db_streaming`: how many rows a second it stores, whether anything is lost,
  * and how long a reading takes from publish to committed row.
  *
- *   npx tsc -p . --outDir /tmp/pio-bench && node /tmp/pio-bench/bench/ingest.js
- *   MQTT_TEST_BROKER=mqtt://127.0.0.1:1883 node /tmp/pio-bench/bench/ingest.js   # Mosquitto too
+ *   npx tsc -p . --outDir /tmp/pio-bench && NODE_PATH=$PWD/node_modules node /tmp/pio-bench/bench/ingest.js
+ *   MQTT_TEST_BROKER=mqtt://127.0.0.1:1883 NODE_PATH=… node /tmp/pio-bench/bench/ingest.js   # Mosquitto too
+ * (NODE_PATH because the build is outside the repository, away from node_modules.)
  *
  * Options (environment): INGEST_MESSAGES (100000), INGEST_UNITS (100), INGEST_SECONDS (30),
  * INGEST_PUBLISHERS (10 connections for the full-speed phase).
