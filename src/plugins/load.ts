@@ -88,7 +88,8 @@ function apiFor(pluginName: string, baseDir: string, into: PluginContribution): 
     lib: lib(),
     registerJob(job) {
       checkJobName(job?.name);
-      if (isJobCommand(job)) into.jobs.push({ plugin: pluginName, command: job });
+      // Plain-JS plugins may leave out what TypeScript would have required.
+      if (isJobCommand(job)) into.jobs.push({ plugin: pluginName, command: { ...job, summary: job.summary ?? "", options: job.options ?? [] } });
       else if (typeof job.create === "function") into.jobs.push({ plugin: pluginName, command: jobCommandFromDefinition(job, pluginName) });
       else throw new Error(`registerJob("${job.name}") needs create(deps, input) or run(input)`);
     },

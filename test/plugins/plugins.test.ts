@@ -152,7 +152,8 @@ describe("plugin discovery and loading", () => {
       source: "npm:pioreactor-air-bubbler",
       author: "Cam",
     });
-    expect(registry.jobs().map((j) => `${j.plugin}:${j.command.name}`)).toContain("pioreactor-air-bubbler:air_bubbler");
+    const bubbler = registry.jobs().find((j) => j.command.name === "air_bubbler");
+    expect(bubbler).toMatchObject({ plugin: "pioreactor-air-bubbler", command: { summary: "", options: [] } });
   });
 
   test("the profile plugin check uses the installed versions", () => {
