@@ -6,6 +6,8 @@
 import { type Request, type Response, Router } from "express";
 import type { Knex } from "knex";
 import { setCommandTopic, UNIVERSAL_EXPERIMENT, UNIVERSAL_IDENTIFIER } from "../../../pubsub/topics";
+import { formatPyFloat } from "../../../util/python-format";
+import { topLevelFieldText } from "../../streaming/python-json";
 import { allUnits, workersInExperiment } from "../cluster";
 import type { WebContext } from "../deps";
 import { badRequest, HttpError, notFound } from "../http-errors";
@@ -51,10 +53,11 @@ async function runTargets(db: Knex, unit: string, experiment: string): Promise<T
 }
 
 /** paho's payload for a Python value: str as-is, numbers and bools via `str()`. */
-export function setPayload(setting: string, value: unknown): string {
+export function setPayload(setting: string, value: unknown, numberSource?: string): string {
   if (typeof value === "string") return value;
   if (typeof value === "boolean") return value ? "True" : "False";
-  if (typeof value === "number") return String(value);
+  // Python's str() of what msgspec decoded: `600.0` stays a float ("600.0", as capture 07), `333` an int.
+  if (typeof value === "number") return numberSource !== undefined && /[.eE]/.test(numberSource) ? formatPyFloat(value) : String(value);
   if (value === null) return "";
   throw badRequest(`Setting ${setting} must be a string, number or boolean, not ${Array.isArray(value) ? "a list" : "an object"}.`);
 }
@@ -104,9 +107,11 @@ export function jobRoutes(ctx: WebContext): Router {
       forbidUnknown: true,
     });
     // Check everything before publishing anything: a bad entry must not leave half the settings sent.
+    const settingsText = Buffer.isBuffer(req.body) ? topLevelFieldText(req.body.toString("utf8"), "settings") : undefined;
     const messages = Object.entries(body.settings).map(([setting, value]) => {
       try {
-        return { topic: setCommandTopic(unit, experiment, job, setting), payload: setPayload(setting, value) };
+        const source = typeof value === "number" && settingsText ? topLevelFieldText(settingsText, setting) : undefined;
+        return { topic: setCommandTopic(unit, experiment, job, setting), payload: setPayload(setting, value, source) };
       } catch (e) {
         if (e instanceof HttpError) throw e;
         throw badRequest((e as Error).message);
