@@ -1,8 +1,8 @@
 /**
  * Composes the real world for `pio serve`: config files (re-read after edits), the leader database
  * (migrated on start), the broker connection (optionally the embedded broker, whose WebSocket is
- * then also served at `/mqtt` on the web port), the local job registry, `pio run` children, and the
- * HTTP server. Returns a handle whose `close()` undoes all of it in reverse order.
+ * then also served at `/mqtt` on the web port), the local job registry, `pio run` children, on the
+ * leader the in-process profile runner (resuming interrupted runs once serving), and the HTTP server. Returns a handle whose `close()` undoes all of it in reverse order.
  */
 import path from "node:path";
 import type { Knex } from "knex";
@@ -10,15 +10,18 @@ import { Identity, leaderHostname, unitName } from "../../config/identity";
 import type { LayeredConfig } from "../../config/layered";
 import { loadConfig } from "../../config/load";
 import { dotPioreactorDir } from "../../config/paths";
+import { authHeaders, type FetchLike, resolveUnitAddress, webBaseUrl } from "../../config/leader-http";
 import { isTesting } from "../../config/testing";
 import { KeyValueCache, openCacheDatabase } from "../../jobs/local-storage";
 import { JobRegistry } from "../../jobs/registry";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../pubsub/broker";
 import { connectMqtt, mqttOptionsFromConfig } from "../../pubsub/client";
+import type { PubSubClient } from "../../pubsub/types";
 import type { Clock } from "../../util/clock";
 import { migrateToLatest } from "../db/migrate";
 import { databaseTargetFromConfig, openDatabase } from "../db/open";
 import { createApp } from "./app";
+import { InProcessProfileRunner, resumeOnStartup } from "./in-process-profiles";
 import { PioProcessLauncher } from "./job-launcher";
 import { RegistryJobStopper } from "./job-stopper";
 import type { ProfileRunner } from "./profile-runner";
@@ -44,6 +47,51 @@ export interface ServeHandle {
   unit: string;
   isLeader: boolean;
   close(): Promise<void>;
+}
+
+interface HostProfilesDeps {
+  unit: string;
+  mqtt: PubSubClient;
+  registry: JobRegistry;
+  dot: string;
+  config: LayeredConfig;
+  clock: Clock;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  log: (line: string) => void;
+}
+
+/** The leader runs profiles in-process: journal (as `pio run experiment_profile`), cluster over HTTP, the server's MQTT. */
+function hostProfiles(d: HostProfilesDeps): { runner: InProcessProfileRunner; close(): Promise<void> } {
+  const { HttpClusterClient, JournalStore, defaultJournalPath } = require("../../profiles/engine") as typeof import("../../profiles/engine");
+  const { FileLogSink } = require("../../jobs/logger") as typeof import("../../jobs/logger");
+  const journal = new JournalStore(d.env.PROFILE_JOURNAL ?? defaultJournalPath(d.dot));
+  const logFile = d.config.get("logging", "log_file");
+  const runner = new InProcessProfileRunner({
+    unit: d.unit,
+    pubsub: d.mqtt,
+    registry: d.registry,
+    journal,
+    cluster: new HttpClusterClient({
+      leaderBaseUrl: webBaseUrl(d.config, resolveUnitAddress(d.config, d.unit)),
+      unitBaseUrl: (u) => webBaseUrl(d.config, resolveUnitAddress(d.config, u)),
+      fetch: globalThis.fetch as unknown as FetchLike,
+      clock: d.clock,
+      headers: authHeaders(d.config),
+    }),
+    clock: d.clock,
+    dotPioreactor: d.dot,
+    testing: isTesting(d.env),
+    logSinks: logFile ? [new FileLogSink(path.resolve(d.cwd, logFile))] : [],
+    log: d.log,
+  });
+  return {
+    runner,
+    async close() {
+      await runner.close();
+      journal.close();
+    },
+  };
 }
 
 export async function serve(opts: ServeOptions): Promise<ServeHandle> {
@@ -102,9 +150,12 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     const identity = () => new Identity({ env: opts.env, config: currentConfig(), clock: opts.clock });
     const pioCommand = opts.env.PIO_EXECUTABLE ? [opts.env.PIO_EXECUTABLE] : [process.execPath, opts.pioScript ?? process.argv[1]];
     const jobLauncher = new PioProcessLauncher({ pioCommand, serverEnv: opts.env, clock: opts.clock, cwd: opts.cwd });
+    const hosted = isLeader && !opts.profileRunner ? hostProfiles({ unit, mqtt, registry, dot, config: currentConfig(), clock: opts.clock, env: opts.env, cwd: opts.cwd, log }) : undefined;
+    if (hosted) cleanups.push(() => hosted.close());
+    const profileRunner = opts.profileRunner ?? hosted?.runner;
     const jobStopper = new RegistryJobStopper({
       registry,
-      profileRunner: opts.profileRunner,
+      profileRunner,
       signal: (pids) => {
         for (const pid of pids) {
           try {
@@ -137,7 +188,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
       unitModel: async () => ({ modelName: await identity().modelName(unit), modelVersion: await identity().modelVersion(unit) }),
       jobLauncher,
       jobStopper,
-      profileRunner: opts.profileRunner,
+      profileRunner,
       fetch,
       uiDir: opts.uiDir,
       testing: isTesting(opts.env),
@@ -146,6 +197,8 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     const server = await startServer(app, { port, host: opts.host, broker });
     cleanups.push(() => server.close());
     log(`Serving ${isLeader ? "/api and /unit_api" : "/unit_api"} for ${unit} on port ${server.port}${broker ? " (MQTT over WebSocket at /mqtt)" : ""}.`);
+    // Only once the API answers: resumed runs call it (the leader's /api) from their first action.
+    if (hosted) await resumeOnStartup(hosted.runner, currentConfig(), log);
     return { server, unit, isLeader, close };
   } catch (e) {
     await close();

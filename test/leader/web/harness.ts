@@ -17,6 +17,8 @@ import { openDatabase } from "../../../src/leader/db/open";
 import { createApp } from "../../../src/leader/web/app";
 import type { WebContext, WebDeps } from "../../../src/leader/web/deps";
 import type { JobLaunchRequest } from "../../../src/leader/web/job-launcher";
+import { RegistryJobStopper } from "../../../src/leader/web/job-stopper";
+import type { ProfileRunner } from "../../../src/leader/web/profile-runner";
 import type { KillFilter } from "../../../src/jobs/registry";
 import { type RunningServer, startServer } from "../../../src/leader/web/server";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../../src/pubsub/broker";
@@ -60,16 +62,32 @@ export interface Harness {
   // biome-ignore lint/suspicious/noExplicitAny: tests index into response JSON freely
   request(method: string, route: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any; text: string; headers: Headers }>;
   writeConfig(text: string): void;
-  close(): Promise<void>;
+  /** `keepDir` leaves the files for a restarted harness (`options.dir`). */
+  close(keepDir?: boolean): Promise<void>;
 }
 
-export async function startHarness(overrides: Partial<WebDeps> = {}, configText = BASE_CONFIG): Promise<Harness> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pio-web-"));
+/** What a test-built profile runner gets: the server's address and MQTT connection, once they exist. */
+export interface ProfileRunnerWorld {
+  url: string;
+  pubsub: MqttPubSubClient;
+  registry: JobRegistry;
+  dot: string;
+}
+
+export interface HarnessOptions {
+  /** Builds the server's ProfileRunner after the server is up; job stops then go through a real RegistryJobStopper. */
+  profileRunner?: (world: ProfileRunnerWorld) => ProfileRunner;
+  /** Reuse a `$DOT_PIOREACTOR` parent (and its database) from an earlier harness: a server restart. */
+  dir?: string;
+}
+
+export async function startHarness(overrides: Partial<WebDeps> = {}, configText = BASE_CONFIG, options: HarnessOptions = {}): Promise<Harness> {
+  const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "pio-web-"));
   const dot = path.join(dir, ".pioreactor");
   fs.mkdirSync(dot, { recursive: true });
   const dbPath = path.join(dir, "pioreactor.sqlite");
   const writeConfig = (text: string) => fs.writeFileSync(path.join(dot, "config.ini"), text.replace("DB_PATH", dbPath));
-  writeConfig(configText);
+  if (!options.dir) writeConfig(configText);
   const db = openDatabase({ client: "sqlite", filename: dbPath, recursiveTriggers: true });
   await migrateToLatest(db);
   const broker: EmbeddedBroker = await startEmbeddedBroker({ port: 0 });
@@ -77,12 +95,17 @@ export async function startHarness(overrides: Partial<WebDeps> = {}, configText 
   const listener: MqttPubSubClient = await connectMqtt({ url: broker.url, clientIdBase: "web-listener" });
   const messages: MqttMessage[] = [];
   await listener.subscribe("#", (m) => messages.push(m), { qos: 2 });
-  const registry = new JobRegistry(new Database(":memory:"));
+  const registry = overrides.registry ?? new JobRegistry(new Database(":memory:"));
   const persistentDb = openCacheDatabase(path.join(dir, "persistent.sqlite"));
   const persistentCache = (name: string) => new KeyValueCache(persistentDb, name);
   const launched: JobLaunchRequest[] = [];
   const stopped: Array<KillFilter | "all"> = [];
   let baseUrl = "";
+  let runner: ProfileRunner | undefined;
+  const runnerProxy: ProfileRunner | undefined = options.profileRunner && {
+    start: (r) => (runner as ProfileRunner).start(r),
+    stop: (id) => (runner as ProfileRunner).stop(id),
+  };
   const config = () => {
     const shared = IniDocument.parse(fs.readFileSync(path.join(dot, "config.ini"), "utf8"));
     const localFile = path.join(dot, "unit_config.ini");
@@ -105,16 +128,19 @@ export async function startHarness(overrides: Partial<WebDeps> = {}, configText 
         return { ok: true };
       },
     },
-    jobStopper: {
-      stop: async (f) => {
-        stopped.push(f);
-        return 1;
-      },
-      stopAll: async () => {
-        stopped.push("all");
-        return 1;
-      },
-    },
+    jobStopper: runnerProxy
+      ? new RegistryJobStopper({ registry, profileRunner: runnerProxy, signal: () => stopped.push("all") })
+      : {
+          stop: async (f) => {
+            stopped.push(f);
+            return 1;
+          },
+          stopAll: async () => {
+            stopped.push("all");
+            return 1;
+          },
+        },
+    ...(runnerProxy ? { profileRunner: runnerProxy } : {}),
     fetch,
     unitBaseUrl: () => baseUrl,
     reportError: () => {},
@@ -122,6 +148,7 @@ export async function startHarness(overrides: Partial<WebDeps> = {}, configText 
   });
   const server = await startServer(app, { port: 0, host: "127.0.0.1", broker });
   baseUrl = server.url;
+  if (options.profileRunner) runner = options.profileRunner({ url: server.url, pubsub: publisher, registry, dot });
 
   const request: Harness["request"] = async (method, route, body, headers = {}) => {
     const response = await fetch(`${server.url}${route}`, {
@@ -162,14 +189,14 @@ export async function startHarness(overrides: Partial<WebDeps> = {}, configText 
     },
     request,
     writeConfig,
-    async close() {
+    async close(keepDir = false) {
       await server.close();
       await publisher.end();
       await listener.end();
       await broker.close();
       await db.destroy();
       persistentDb.close();
-      fs.rmSync(dir, { recursive: true, force: true });
+      if (!keepDir) fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 }

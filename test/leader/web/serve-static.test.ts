@@ -5,6 +5,7 @@ import path from "node:path";
 import { Command } from "commander";
 import { registerServeCommand } from "../../../src/cli/serve-cmd";
 import { serve } from "../../../src/leader/web/serve";
+import { JournalStore } from "../../../src/profiles/journal";
 import { startEmbeddedBroker } from "../../../src/pubsub/broker";
 import { connectMqtt } from "../../../src/pubsub/client";
 import { RealClock } from "../../../src/util/clock";
@@ -40,6 +41,39 @@ describe("pio serve", () => {
       });
       await program.parseAsync(["node", "pio", "serve", "--port", "0", "--host", "127.0.0.1"]);
       expect(started?.isLeader).toBe(true);
+    } finally {
+      await broker.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("pio serve start-up resumes interrupted profile runs", () => {
+  test("a journaled run left open is resumed under [experiment_profile] resume_policy, and said so", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pio-serve-"));
+    const broker = await startEmbeddedBroker({ port: 0 });
+    try {
+      const config =
+        BASE_CONFIG.replace("DB_PATH", path.join(dir, "db.sqlite")).replace("[mqtt]", `[mqtt]\nbroker_port=${broker.port}`) +
+        `temporary_cache=${path.join(dir, "cache.sqlite")}\npersistent_cache=${path.join(dir, "persistent.sqlite")}\n\n[experiment_profile]\nresume_policy=abort\n`;
+      fs.writeFileSync(path.join(dir, "config.ini"), config);
+      const journalFile = path.join(dir, "journal.sqlite");
+      const before = new JournalStore(journalFile);
+      const text = 'version: "1.0"\nexperiment_profile_name: left open\nmetadata:\n  author: t\npioreactors: {}\n';
+      const { runId } = before.createRun({ profileText: text, profileFilename: "left.yaml", experiment: "e1", startMs: Date.now() - 60_000, dryRun: false, jobKey: "experiment_profile/7" });
+      before.close();
+      const lines: string[] = [];
+      const handle = await serve({ env: { DOT_PIOREACTOR: dir, HOSTNAME: "leader", PIO_EXECUTABLE: "/bin/false", PROFILE_JOURNAL: journalFile }, cwd: dir, clock: new RealClock(), port: 0, host: "127.0.0.1", log: (l) => lines.push(l) });
+      try {
+        expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^Resuming profile run ${runId} \\(left\\.yaml, e1\\) as job \\d+ with policy abort\\.$`)));
+        const after = new JournalStore(journalFile);
+        for (let i = 0; i < 100 && after.run(runId)?.status === "running"; i++) await new Promise((r) => setTimeout(r, 20));
+        // Nothing was pending in it, so the resumed run simply completes.
+        expect(after.run(runId)?.status).toBe("finished");
+        after.close();
+      } finally {
+        await handle.close();
+      }
     } finally {
       await broker.close();
       fs.rmSync(dir, { recursive: true, force: true });
