@@ -50,8 +50,11 @@ export interface WebDeps {
   fetch: typeof fetch;
   /** Where a unit's HTTP server is; default `[cluster.addresses]`/`<unit>.local` and `[ui] port`. */
   unitBaseUrl?: (unit: string) => string;
-  /** Copies config.ini to the workers (the original's `pios sync-configs --shared`); default: nothing to do. */
-  syncSharedConfig?: () => Promise<void>;
+  /**
+   * Copies config.ini (its new text) to the workers, the original's `pios sync-configs --shared`;
+   * default: `PATCH /unit_api/config/shared` on every worker in the inventory.
+   */
+  syncSharedConfig?: (code: string) => Promise<void>;
   /** The prebuilt UI bundle (index.html, static/…); omitted = API only. */
   uiDir?: string;
   /** Built-in UI descriptor YAML (`<dir>/<kind>/*.yaml`); null = none; default = the ones shipped here. */

@@ -10,6 +10,7 @@ import { IniDocument } from "../../../config/ini";
 import { LayeredConfig } from "../../../config/layered";
 import { UNIVERSAL_IDENTIFIER } from "../../../pubsub/topics";
 import { allUnits, isoMillis, leaderHostnameOf } from "../cluster";
+import { syncSharedConfigToWorkers } from "../config-sync";
 import type { WebContext } from "../deps";
 import { badRequest, HttpError } from "../http-errors";
 import { cacheFor, param, sendText } from "../http-util";
@@ -71,7 +72,7 @@ export function configRoutes(ctx: WebContext): Router {
     await history(SHARED_HISTORY_KEY, code);
     ctx.configChanged?.();
     try {
-      await ctx.syncSharedConfig?.();
+      await (ctx.syncSharedConfig ?? ((text: string) => syncSharedConfigToWorkers(ctx, text)))(code);
     } catch (e) {
       ctx.serverLog.error(`Could not sync configs: ${(e as Error).message}`);
       throw new HttpError(500, "Could not sync configs to all Pioreactors.", { cause: (e as Error).message });

@@ -10,7 +10,7 @@ import { isoMillis } from "../cluster";
 import type { WebContext } from "../deps";
 import { badRequest, forbidden, HttpError } from "../http-errors";
 import { cacheFor, param, sendText } from "../http-util";
-import { normalizeIniText, validateIniText } from "../ini-validation";
+import { normalizeIniText, validateIniText, validateSharedConfigText } from "../ini-validation";
 import { decodeBody } from "../request-body";
 import { resolveInside } from "../safe-files";
 import { resultUrlPath } from "../task-store";
@@ -54,6 +54,31 @@ export function unitSystemRoutes(ctx: WebContext): Router {
   };
   r.post("/config/specific", saveSpecific);
   r.patch("/config/specific", saveSpecific);
+
+  /**
+   * The receiving end of the leader's config sync. Only workers take it: the leader's copy is
+   * edited through `/api/config/shared`, which keeps its history.
+   */
+  const receiveShared = (req: import("express").Request, res: import("express").Response) => {
+    if (ctx.isLeader) {
+      throw forbidden("The leader's config.ini is edited through /api/config/shared.", {
+        remediation: "Use PATCH /api/config/shared on the leader.",
+      });
+    }
+    const body = decodeBody<{ code: string }>(req, { fields: { code: { type: "str", required: true } }, forbidUnknown: true });
+    const code = validateSharedConfigText(body.code);
+    const specific = readTextOrEmpty(resolveInside(ctx.dotPioreactor, "unit_config.ini"));
+    try {
+      LayeredConfig.fromDocuments(IniDocument.parse(code), specific ? IniDocument.parse(specific) : undefined);
+    } catch (e) {
+      throw badRequest((e as Error).message, { cause: "config.ini does not merge with this unit's unit_config.ini." });
+    }
+    writeFileAtomicSync(resolveInside(ctx.dotPioreactor, "config.ini"), code);
+    ctx.configChanged?.();
+    res.json({ status: "success" });
+  };
+  r.post("/config/shared", receiveShared);
+  r.patch("/config/shared", receiveShared);
 
   const removeFile = (req: import("express").Request, res: import("express").Response) => {
     const marker = path.join(ctx.dotPioreactor, "DISALLOW_UI_FILE_SYSTEM");
