@@ -28,6 +28,18 @@ function unitContext(env: NodeJS.ProcessEnv, cwd: string, configOverrides: Array
   return new UnitContext({ env, cwd, configOverrides, embeddedBroker: env.PIOREACTOR_EMBEDDED_BROKER === "1" });
 }
 
+function exportDeps(env: NodeJS.ProcessEnv, cwd: string, configOverrides: Array<[string, string, string]>) {
+  const { dotPioreactorDir } = require("../config/paths") as typeof import("../config/paths");
+  return {
+    loadConfig: () => unitContext(env, cwd, configOverrides).config,
+    dotPioreactor: () => dotPioreactorDir(env, cwd),
+    cwd,
+    now: () => new Date(),
+    softwareVersion: SOFTWARE_VERSION,
+    warn,
+  };
+}
+
 /**
  * Every top-level command with the module that implements it. Only the command being run is
  * loaded; the others appear in help as placeholders, so `pio version` does not pay for MQTT,
@@ -67,6 +79,41 @@ const TOP_LEVEL: TopLevelCommand[] = [
       // `experiment_profile execute|verify` (the original's form) and `profile FILE` (ours).
       const { registerRunProfileCommands } = require("./profile-cmd") as typeof import("./profile-cmd");
       registerRunProfileCommands(run, { env, cwd, setExitCode });
+      const { registerExportCommand } = require("./export-cmd") as typeof import("./export-cmd");
+      registerExportCommand(run, "export_experiment_data", exportDeps(env, cwd, configOverrides));
+    },
+  },
+  {
+    name: "export",
+    description: "export an experiment's data as CSV files in a zip",
+    register(program, env, cwd, configOverrides) {
+      const { registerExportCommand } = require("./export-cmd") as typeof import("./export-cmd");
+      registerExportCommand(program, "export", exportDeps(env, cwd, configOverrides));
+    },
+  },
+  {
+    name: "workers",
+    description: "manage the cluster's workers (leader only)",
+    register(program, env, cwd) {
+      const { registerWorkersCommands, realWorkersDeps } = require("./workers-cmd") as typeof import("./workers-cmd");
+      registerWorkersCommands(program, realWorkersDeps(env, cwd, print, warn));
+    },
+  },
+  {
+    name: "experiments",
+    description: "create, list and delete experiments (leader only)",
+    register(program, env, cwd) {
+      const { registerExperimentsCommands, realExperimentsDeps } = require("./experiments-cmd") as typeof import("./experiments-cmd");
+      registerExperimentsCommands(program, realExperimentsDeps(env, cwd, print));
+    },
+  },
+  {
+    name: "plugins",
+    description: "list installed plugins",
+    register(program, env, cwd) {
+      const { registerPluginsCommands } = require("../plugins/cli") as typeof import("../plugins/cli");
+      const { loadPlugins } = require("../plugins/load") as typeof import("../plugins/load");
+      registerPluginsCommands(program, { load: () => loadPlugins({ env, cwd }), print, warn });
     },
   },
   {

@@ -20,12 +20,33 @@ export function mergeCatalogs(builtins: readonly CatalogEntry[], plugins: readon
   return [...byName.values()];
 }
 
+/** A catalog entry whose module is required only when the job runs. */
+function lazy(name: string, summary: string, load: () => JobCommand, leaderOnly = false): CatalogEntry {
+  return { name, summary, load, leaderOnly };
+}
+
+type Pumps = typeof import("../actions/pumps");
+type Automations = typeof import("../automations/commands");
+const pumps = (): Pumps => require("../actions/pumps") as Pumps;
+const automations = (): Automations => require("../automations/commands") as Automations;
+
 export function builtinCatalog(): CatalogEntry[] {
   return [
-    {
-      name: "stirring",
-      summary: "Start the stirring of the Pioreactor.",
-      load: () => (require("./stirring") as typeof import("./stirring")).stirringCommand,
-    },
+    lazy("monitor", "Monitor the Pioreactor and the cluster.", () => (require("./monitor") as typeof import("./monitor")).monitorCommand),
+    lazy("stirring", "Start the stirring of the Pioreactor.", () => (require("./stirring") as typeof import("./stirring")).stirringCommand),
+    lazy("dosing_automation", "Start a dosing automation.", () => automations().dosingAutomationCommand),
+    lazy("temperature_automation", "Start a temperature automation.", () => automations().temperatureAutomationCommand),
+    lazy("add_media", "Add media to unit", () => pumps().addMediaCommand),
+    lazy("add_alt_media", "Add alt-media to unit", () => pumps().addAltMediaCommand),
+    lazy("remove_waste", "Remove waste/media from unit", () => pumps().removeWasteCommand),
+    lazy("circulate_media", "Cycle waste/media from unit", () => pumps().circulateMediaCommand),
+    lazy("circulate_alt_media", "Cycle waste/alt media from unit", () => pumps().circulateAltMediaCommand),
+    lazy("pumps", "Run a sequence of pump actions.", () => pumps().pumpsCommand),
+    lazy(
+      "mqtt_to_db_streaming",
+      "Stream MQTT data into the leader's database.",
+      () => (require("../leader/streaming/job") as typeof import("../leader/streaming/job")).mqttToDbStreamingCommand,
+      true,
+    ),
   ];
 }
