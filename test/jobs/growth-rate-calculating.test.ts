@@ -17,7 +17,7 @@ import {
   growthRateSettingsFromConfig,
 } from "../../src/jobs/growth-rate-calculating";
 import { KeyValueCache, openCacheDatabase } from "../../src/jobs/local-storage";
-import type { LogRecord, LogSink } from "../../src/jobs/logger";
+import { JobLogger, type LogRecord, type LogSink } from "../../src/jobs/logger";
 import { OdReader } from "../../src/jobs/od-reading";
 import { wireReadings } from "../../src/jobs/od-reading-calibration";
 import { JobRegistry } from "../../src/jobs/registry";
@@ -107,10 +107,20 @@ function decoded(payload: string): ODReadings {
 
 const SETTINGS: GrowthRateSettings = { samplesPerSecond: 0.2, samplesForOdStatistics: 10, outlierStdThreshold: 5 };
 
-function quietLogger(): Logs & { debug(m: string): void; info(m: string): void; warning(m: string): void; error(m: string): void; log(): void } {
-  const logs = new Logs();
-  const at = (level: string) => (message: string) => logs.write({ level, message } as unknown as LogRecord);
-  return Object.assign(logs, { debug: at("DEBUG"), info: at("INFO"), warning: at("WARNING"), error: at("ERROR"), log: () => undefined });
+/** A JobLogger whose lines are kept in memory. */
+class RecordingLogger extends JobLogger {
+  readonly sink: Logs;
+  constructor(sink = new Logs()) {
+    super({ task: "growth_rate_calculating", source: "app", unit: "u", experiment: "exp1" }, new VirtualClock(), [sink]);
+    this.sink = sink;
+  }
+  messages(level?: string): string[] {
+    return this.sink.messages(level);
+  }
+}
+
+function quietLogger(): RecordingLogger {
+  return new RecordingLogger();
 }
 
 describe("growth-rate estimator", () => {
