@@ -1,0 +1,98 @@
+/**
+ * led_intensity: the `leds` cache, the retained `leds/intensity` map (QoS 0), LEDChangeEvents,
+ * software locks, range refusal and the CLI pseudo-job registration.
+ */
+import { formatThreeSignificant, cliCallRegistrar, LedController } from "../../src/actions/led-intensity";
+import { createSimulatedUnit } from "../../src/hardware/sim";
+import { KeyValueCache, openCacheDatabase } from "../../src/jobs/local-storage";
+import { JobLogger, type LogRecord, type LogSink } from "../../src/jobs/logger";
+import { JobRegistry } from "../../src/jobs/registry";
+import { decodeLEDChangeEvent } from "../../src/pubsub/structs";
+import { parseFloatRange } from "../../src/jobs/job-command";
+import { VirtualClock } from "../../src/util/clock";
+
+class Logs implements LogSink {
+  readonly records: LogRecord[] = [];
+  write(r: LogRecord): void {
+    this.records.push(r);
+  }
+}
+
+function rig() {
+  const clock = new VirtualClock(Date.UTC(2026, 10, 21, 5, 43, 57, 120));
+  const db = openCacheDatabase(":memory:");
+  const sim = createSimulatedUnit({ seed: 1, clock });
+  const published: Array<{ topic: string; payload: string; qos: number; retain: boolean }> = [];
+  const logs = new Logs();
+  const registry = new JobRegistry(db);
+  const controller = new LedController({
+    unit: "unit1",
+    experiment: "exp1",
+    clock,
+    driver: sim.backend.ledDriver,
+    leds: new KeyValueCache(db, "leds"),
+    locks: new KeyValueCache(db, "led_locks"),
+    publish: (topic, payload, opts) => {
+      published.push({ topic, payload, ...opts });
+    },
+    logger: new JobLogger({ task: "led_intensity", source: "app", unit: "unit1", experiment: "exp1" }, clock, [logs]),
+    registerCliCall: cliCallRegistrar(registry, { unit: "unit1", experiment: "exp1", leader: "leader", jobSource: "user", pid: 4242 }),
+  });
+  return { clock, db, sim, published, logs, registry, controller, leds: new KeyValueCache(db, "leds"), locks: new KeyValueCache(db, "led_locks") };
+}
+
+test("sets channels, merges the cache and publishes the full map retained at QoS 0, then one event per channel", async () => {
+  const r = rig();
+  expect(await r.controller.setIntensities({ B: 50, D: 12.345 }, { sourceOfEvent: "CLI" })).toBe(true);
+  expect(r.sim.bioreactor.readout().leds).toMatchObject({ A: 0, B: 50, C: 0, D: 12.345 });
+  expect(r.published).toEqual([
+    { topic: "pioreactor/unit1/exp1/leds/intensity", payload: '{"A":0.0,"B":50.0,"C":0.0,"D":12.345}', qos: 0, retain: true },
+    {
+      topic: "pioreactor/unit1/exp1/led_change_events",
+      payload: '{"channel":"B","intensity":50.0,"source_of_event":"CLI","timestamp":"2026-11-21T05:43:57.120000Z"}',
+      qos: 0,
+      retain: false,
+    },
+    {
+      topic: "pioreactor/unit1/exp1/led_change_events",
+      payload: '{"channel":"D","intensity":12.345,"source_of_event":"CLI","timestamp":"2026-11-21T05:43:57.120000Z"}',
+      qos: 0,
+      retain: false,
+    },
+  ]);
+  for (const p of r.published.slice(1)) expect(decodeLEDChangeEvent(p.payload).ok).toBe(true);
+  expect(r.logs.records.map((x) => x.message)).toEqual(["Updated LED B from 0% to 50%.", "Updated LED D from 0% to 12.3%."]);
+  // Left on from the CLI: registered as a pseudo-job so `pio kill` can turn it off.
+  expect(r.registry.runningJobs().map((j) => [j.job_name, j.pid])).toEqual([["led_intensity", 4242]]);
+
+  await r.controller.setIntensities({ B: 0, D: 0 }, { verbose: false });
+  expect(r.published.at(-1)!.payload).toBe('{"A":0.0,"B":0.0,"C":0.0,"D":0.0}');
+  expect(r.registry.runningJobs()).toHaveLength(1);
+});
+
+test("locked channels are skipped and the call reports failure; out-of-range intensities are refused naming the range", async () => {
+  const r = rig();
+  await r.controller.withLockedChannels(["B"], async () => {
+    expect(await r.controller.setIntensities({ A: 10, B: 10 }, { verbose: false })).toBe(false);
+  }, "od");
+  expect(r.leds.get("A")).toBe(10);
+  expect(r.leds.get("B")).toBeUndefined();
+  expect(r.locks.get("B")).toBeUndefined();
+  expect(await r.controller.setIntensities({ C: 101 })).toBe(false);
+  expect(r.logs.records.map((x) => x.message)).toContain("Channel C intensity should be between 0 and 100, inclusive");
+  expect(() => parseFloatRange("--C", 0, 100)("101")).toThrow("Invalid value for '--C': 101 is not in the range 0<=x<=100.");
+});
+
+test("temporary intensities are restored even when the body throws", async () => {
+  const r = rig();
+  await r.controller.setIntensities({ A: 30 }, { verbose: false });
+  await expect(r.controller.withTemporaryIntensities({ A: 80, B: 0 }, async () => {
+    expect(r.controller.currentState()).toMatchObject({ A: 80, B: 0 });
+    throw new Error("boom");
+  })).rejects.toThrow("boom");
+  expect(r.controller.currentState()).toEqual({ A: 30, B: 0, C: 0, D: 0 });
+});
+
+test("intensities print like Python's 0.3g", () => {
+  expect([0, 50, 100, 12.345, 0.5, 99.99].map(formatThreeSignificant)).toEqual(["0", "50", "100", "12.3", "0.5", "100"]);
+});
