@@ -34,7 +34,22 @@ export function builtinCatalog(): CatalogEntry[] {
   return [
     lazy("monitor", "Monitor the Pioreactor and the cluster.", () => (require("./monitor") as typeof import("./monitor")).monitorCommand),
     lazy("stirring", "Start the stirring of the Pioreactor.", () => (require("./stirring") as typeof import("./stirring")).stirringCommand),
+    lazy("od_reading", "Start the optical density reading job", () => (require("./od-reading") as typeof import("./od-reading")).odReadingCommand),
+    lazy(
+      "growth_rate_calculating",
+      "Start calculating the growth rate",
+      () => (require("./growth-rate-calculating") as typeof import("./growth-rate-calculating")).growthRateCalculatingCommand,
+    ),
     lazy("dosing_automation", "Start a dosing automation.", () => automations().dosingAutomationCommand),
+    lazy("led_automation", "Start an LED automation.", () =>
+      (require("../actions/led-setter") as typeof import("../actions/led-setter")).ledAutomationCommandWithLeds(),
+    ),
+    lazy(
+      "led_intensity",
+      "Modify the intensity of LED channel(s)",
+      () => (require("../actions/led-intensity") as typeof import("../actions/led-intensity")).ledIntensityCommand,
+    ),
+    lazy("od_blank", "Compute the OD blank of the media", () => (require("../actions/od-blank") as typeof import("../actions/od-blank")).odBlankCommand),
     lazy("temperature_automation", "Start a temperature automation.", () => automations().temperatureAutomationCommand),
     lazy("add_media", "Add media to unit", () => pumps().addMediaCommand),
     lazy("add_alt_media", "Add alt-media to unit", () => pumps().addAltMediaCommand),
