@@ -197,7 +197,10 @@ export abstract class BackgroundJob {
         clientIdBase: `${this.jobName}-sub-${this.unit}-${this.experiment}`,
         lastWill: { topic: this.settingTopic("$state"), payload: "lost", qos: 2, retain: true },
         keepalive: 125,
-        clean: false,
+        // The original asks for a persistent session, but its client id carries a random suffix,
+        // so no later process can resume it; our client re-subscribes after every reconnect
+        // instead. aedes also withholds retained messages from a fresh persistent session.
+        clean: true,
       });
       if (this.deps.mqttLogSink) this.logger = this.logger.withSink(this.deps.mqttLogSink(this.client));
       this.client.onReconnect(() => this.onBrokerReconnect());

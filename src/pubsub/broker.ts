@@ -93,6 +93,15 @@ function pathOf(req: IncomingMessage): string {
   return new URL(req.url ?? "/", "http://localhost").pathname;
 }
 
+function disableClusterDedupe(client: unknown): void {
+  const c = client as { duplicates?: Record<string, number> };
+  if (c.duplicates === undefined) return;
+  c.duplicates = new Proxy(Object.create(null) as Record<string, number>, {
+    get: () => 0,
+    set: () => true,
+  });
+}
+
 export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
   const logger = opts.logger ?? silentPubSubLogger;
   const host = opts.host ?? "127.0.0.1";
@@ -115,6 +124,12 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
     },
   });
   aedes.on("clientError", (client, err) => logger.debug(`MQTT client ${client.id}: ${err.message}`));
+  // aedes drops a message whose broker counter is lower than the last one it sent a client — a
+  // guard for broker clusters. On one broker it loses messages: a retained QoS 0 message is stored
+  // before it is forwarded, so a QoS 0 message published right after it is sent first and the
+  // retained one is then thrown away (the UI missed assignment records this way). We run one
+  // broker, so every client's counter table reads 0 and nothing is dropped.
+  aedes.on("client", (client) => disableClusterDedupe(client));
 
   // Replayed before any listener opens, so the first subscriber already sees the old tree.
   for (const r of snapshotter?.initialRecords() ?? []) {

@@ -145,12 +145,11 @@ describe("experiments and assignments", () => {
   });
 });
 
-describe("known gap in the embedded broker (aedes 1.2)", () => {
-  // A retained QoS 0 publish is stored asynchronously before it is forwarded, so a QoS 0 publish
-  // right behind it (here the "Assigned …" log line) overtakes it, and aedes' per-client dedupe
-  // then drops the retained one for live subscribers. Mosquitto delivers both. When the broker is
-  // fixed this test starts passing and `test.failing` flags it for removal.
-  test.failing("live subscribers see the QoS 0 retained assignment record", async () => {
+describe("the embedded broker delivers retained QoS 0 records to live subscribers", () => {
+  // aedes stores a retained QoS 0 publish before forwarding it, so the "Assigned …" log line right
+  // behind it arrives first; aedes' cluster dedupe used to drop the retained record then.
+  // src/pubsub/broker.ts turns that dedupe off (one broker, no cluster).
+  test("live subscribers see the QoS 0 retained assignment record", async () => {
     const h = await startHarness();
     try {
       await h.request("PUT", "/api/workers", { pioreactor_unit: "unit1" });
