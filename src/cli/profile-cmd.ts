@@ -194,7 +194,11 @@ async function realRun(
       logger,
       lookups,
       testing,
-      installedPlugins: {},
+      // What `plugins:` in a profile is checked against (the original reads the unit's installed plugins).
+      installedPlugins: (require("../plugins/index") as typeof import("../plugins/index")).installedPluginVersions({
+        env: deps.env,
+        cwd: deps.cwd,
+      }),
       onExecutor: (ex: ProfileExecutor) => {
         executor = ex;
       },
