@@ -13,6 +13,7 @@ import { Aedes, type AuthenticateError } from "aedes";
 import memoryPersistence from "aedes-persistence";
 import { createWebSocketStream, WebSocketServer } from "ws";
 import { MqttConnectionError } from "./client";
+import { acceptPubrecOfUnqueuedMessages, type OutgoingUpdating } from "./pubrec-fix";
 import { RetainedSnapshotFile, RetainedSnapshotter } from "./retained-snapshot";
 import { type PubSubLogger, silentPubSubLogger } from "./types";
 
@@ -108,6 +109,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
   const wsPath = opts.wsPath ?? DEFAULT_WS_PATH;
 
   const persistence = memoryPersistence();
+  // Without it a clean:false client subscribing at QoS 2 to a retained topic is disconnected (see the module).
+  acceptPubrecOfUnqueuedMessages(persistence as unknown as OutgoingUpdating);
   const snapshotter = opts.persistenceFile
     ? new RetainedSnapshotter(new RetainedSnapshotFile(opts.persistenceFile, logger), logger, opts.snapshotDelayMs)
     : undefined;
