@@ -11,8 +11,9 @@ import { type JobCommand, parseFloatRange } from "../jobs/job-command";
 import type { KeyValueCache } from "../jobs/local-storage";
 import { JobLogger, type Logger, MqttLogSink } from "../jobs/logger";
 import type { JobRegistry } from "../jobs/registry";
+import type { UnitContext } from "../jobs/unit-context";
 import { encodeMsgspecJson } from "../pubsub/codec";
-import type { QoS } from "../pubsub/types";
+import type { PubSubClient, QoS } from "../pubsub/types";
 import type { Clock } from "../util/clock";
 import { formatPayloadTimestamp } from "../util/python-format";
 
@@ -222,20 +223,7 @@ export const ledIntensityCommand: JobCommand = {
     const backend = await ctx.hardware();
     const client = await ctx.connect({ clientIdBase: `led_intensity-${ctx.unit}-${experiment}`, keepalive: 60, clean: true });
     try {
-      const logger = new JobLogger(
-        { task: "led_intensity", source: "app", unit: ctx.unit, experiment },
-        ctx.clock,
-        [...ctx.logSinks(), new MqttLogSink(client)],
-      );
-      const leds = new LedController({
-        unit: ctx.unit,
-        experiment,
-        clock: ctx.clock,
-        driver: backend.ledDriver,
-        leds: ctx.intermittentCache("leds"),
-        locks: ctx.intermittentCache("led_locks"),
-        publish: (topic, payload, opts) => client.publish(topic, payload, opts),
-        logger,
+      const leds = ledControllerOn(ctx, experiment, client, "led_intensity", backend.ledDriver, {
         registerCliCall: cliCallRegistrar(ctx.registry(), {
           unit: ctx.unit,
           experiment,
@@ -255,3 +243,29 @@ export const ledIntensityCommand: JobCommand = {
     }
   },
 };
+
+/**
+ * A `LedController` for this unit on an open connection: the `leds`/`led_locks` caches, the
+ * retained `leds/intensity` summary and logs under `task`. `pio run led_intensity` and LED
+ * automations share it.
+ */
+export function ledControllerOn(
+  ctx: UnitContext,
+  experiment: string,
+  client: PubSubClient,
+  task: string,
+  driver: LedDriver,
+  extra: Pick<LedControllerDeps, "registerCliCall"> = {},
+): LedController {
+  return new LedController({
+    unit: ctx.unit,
+    experiment,
+    clock: ctx.clock,
+    driver,
+    leds: ctx.intermittentCache("leds"),
+    locks: ctx.intermittentCache("led_locks"),
+    publish: (topic, payload, opts) => client.publish(topic, payload, opts),
+    logger: new JobLogger({ task, source: "app", unit: ctx.unit, experiment }, ctx.clock, [...ctx.logSinks(), new MqttLogSink(client)]),
+    ...extra,
+  });
+}

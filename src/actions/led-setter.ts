@@ -6,27 +6,14 @@
 import type { LedChannel } from "../hardware/ports";
 import type { LedSetter } from "../automations/led/base";
 import type { JobCommand } from "../jobs/job-command";
-import { JobLogger, MqttLogSink } from "../jobs/logger";
 import type { UnitContext } from "../jobs/unit-context";
 import type { PubSubClient } from "../pubsub/types";
-import { LedController } from "./led-intensity";
+import { ledControllerOn } from "./led-intensity";
 
 export async function ledSetterForUnit(ctx: UnitContext, experiment: string): Promise<LedSetter & { close(): Promise<void> }> {
   const backend = await ctx.hardware();
   const client: PubSubClient = await ctx.connect({ clientIdBase: `led_automation-leds-${ctx.unit}-${experiment}`, keepalive: 60, clean: true });
-  const controller = new LedController({
-    unit: ctx.unit,
-    experiment,
-    clock: ctx.clock,
-    driver: backend.ledDriver,
-    leds: ctx.intermittentCache("leds"),
-    locks: ctx.intermittentCache("led_locks"),
-    publish: (topic, payload, opts) => client.publish(topic, payload, opts),
-    logger: new JobLogger({ task: "led_automation", source: "app", unit: ctx.unit, experiment }, ctx.clock, [
-      ...ctx.logSinks(),
-      new MqttLogSink(client),
-    ]),
-  });
+  const controller = ledControllerOn(ctx, experiment, client, "led_automation", backend.ledDriver);
   return {
     setIntensity: (channel: LedChannel, percent: number, sourceOfEvent: string) =>
       controller.setIntensities({ [channel]: percent }, { verbose: true, sourceOfEvent }),

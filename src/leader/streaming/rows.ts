@@ -30,7 +30,7 @@ import {
   type WireDatetime,
 } from "../../pubsub/structs";
 import { pythonJsonDumpsOfJsonText, topLevelFieldText } from "./python-json";
-import { topicMatchesFilter } from "./topic-filter";
+import { topicMatches as topicMatchesFilter } from "../../pubsub/topics";
 
 export type SqlValue = string | number | null;
 export type Row = Record<string, SqlValue>;

@@ -9,7 +9,7 @@
  * a built-in topic in a table of its own as well.
  */
 import { type Row, type RowOptions, rowForMessage, streamingSubscriptions } from "./rows";
-import { topicMatchesFilter } from "./topic-filter";
+import { topicMatches as topicMatchesFilter } from "../../pubsub/topics";
 
 export interface TableRow {
   table: string;

@@ -4,7 +4,7 @@ import { migrateToLatest } from "../../../src/leader/db/migrate";
 import { openDatabase } from "../../../src/leader/db/open";
 import { rowForMessage, streamingSubscriptions, streamingTables } from "../../../src/leader/streaming/rows";
 import { pythonJsonDumpsOfJsonText } from "../../../src/leader/streaming/python-json";
-import { topicMatchesFilter } from "../../../src/leader/streaming/topic-filter";
+import { topicMatches as topicMatchesFilter } from "../../../src/pubsub/topics";
 import { tempDir } from "../helpers";
 import { readWireCaptures } from "../wire-captures";
 
