@@ -52,3 +52,11 @@ export function exitCodeFor(e: unknown): number {
   if (process.env.DEBUG && err?.stack) process.stderr.write(`${err.stack}\n`);
   return EXIT_FAILURE;
 }
+
+/** `pio jobs list | head` closes the pipe early; that is not an error. */
+export function exitQuietlyOnClosedStdout(): void {
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(0);
+    throw e;
+  });
+}

@@ -6,7 +6,7 @@
 import { execFile } from "node:child_process";
 import { Command } from "commander";
 import { RealClock } from "../util/clock";
-import { exitCodeFor, runProgram } from "./main";
+import { exitCodeFor, exitQuietlyOnClosedStdout, runProgram } from "./main";
 import { SOFTWARE_VERSION } from "./version";
 
 function print(line: string): void {
@@ -243,6 +243,7 @@ export function buildPioProgram(
 }
 
 async function main(): Promise<void> {
+  exitQuietlyOnClosedStdout();
   const { extractConfigOverrides } = require("./config-overrides") as typeof import("./config-overrides");
   let argv = process.argv.slice(2);
   let overrides: Array<[string, string, string]> = [];

@@ -8,7 +8,7 @@ import { Command } from "commander";
 import type { ConfigReader } from "../config/types";
 import { RealClock } from "../util/clock";
 import { CliError, UsageError } from "./exit";
-import { exitCodeFor, runProgram } from "./main";
+import { exitCodeFor, exitQuietlyOnClosedStdout, runProgram } from "./main";
 import type { PiosDeps } from "./pios-commands";
 import { SOFTWARE_VERSION } from "./version";
 
@@ -104,6 +104,7 @@ export async function runPios(argv: string[], where: Omit<PiosEnvironment, "runC
 }
 
 async function main(): Promise<void> {
+  exitQuietlyOnClosedStdout();
   const code = await runPios(process.argv.slice(2), { env: process.env, cwd: process.cwd() });
   process.exitCode = process.exitCode || code;
 }
