@@ -3,11 +3,12 @@
  * `pio`: commands on this Pioreactor. A thin shell over the library: each command group lives in
  * its own module and loads what it needs only when it runs.
  */
-import { execFile } from "node:child_process";
-import { Command } from "commander";
+import type { Command } from "commander";
 import { RealClock } from "../util/clock";
-import { exitCodeFor, exitQuietlyOnClosedStdout, runProgram } from "./main";
 import { SOFTWARE_VERSION } from "./version";
+
+type Main = typeof import("./main");
+const cliMain = (): Main => require("./main") as Main;
 
 function print(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -163,7 +164,7 @@ const TOP_LEVEL: TopLevelCommand[] = [
           },
           turnOffLeds: () =>
             new Promise((resolve) => {
-              execFile(process.execPath, [process.argv[1], "run", "led_intensity", "--A", "0", "--B", "0", "--C", "0", "--D", "0"], (err) =>
+              (require("node:child_process") as typeof import("node:child_process")).execFile(process.execPath, [process.argv[1], "run", "led_intensity", "--A", "0", "--B", "0", "--C", "0", "--D", "0"], (err) =>
                 resolve(!err),
               );
             }),
@@ -227,6 +228,7 @@ export function buildPioProgram(
   configOverrides: Array<[string, string, string]>,
   argv: string[] = [],
 ): Command {
+  const { Command } = require("commander") as typeof import("commander");
   const program = new Command("pio")
     .description(
       "Execute commands on this Pioreactor.\n\nConfiguration available: $DOT_PIOREACTOR/config.ini\nSee full documentation: https://docs.pioreactor.com/user-guide/cli",
@@ -243,9 +245,16 @@ export function buildPioProgram(
 }
 
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  // The commonest quick query answers before commander and the command table are even loaded.
+  if (args.length === 1 && (args[0] === "version" || args[0] === "--version")) {
+    print(SOFTWARE_VERSION);
+    return;
+  }
+  const { exitCodeFor, exitQuietlyOnClosedStdout, runProgram } = cliMain();
   exitQuietlyOnClosedStdout();
   const { extractConfigOverrides } = require("./config-overrides") as typeof import("./config-overrides");
-  let argv = process.argv.slice(2);
+  let argv = args;
   let overrides: Array<[string, string, string]> = [];
   try {
     ({ argv, overrides } = extractConfigOverrides(argv));
