@@ -15,6 +15,7 @@ import { createWebSocketStream, WebSocketServer } from "ws";
 import { MqttConnectionError } from "./client";
 import { acceptPubrecOfUnqueuedMessages, type OutgoingUpdating } from "./pubrec-fix";
 import { RetainedSnapshotFile, RetainedSnapshotter } from "./retained-snapshot";
+import { type SessionPersistence, SessionSnapshotFile, SessionSnapshotter } from "./session-snapshot";
 import { type PubSubLogger, silentPubSubLogger } from "./types";
 
 export interface EmbeddedBrokerOptions {
@@ -30,6 +31,13 @@ export interface EmbeddedBrokerOptions {
   password?: string;
   /** JSON file that keeps retained messages across restarts. */
   persistenceFile?: string;
+  /**
+   * JSON file that keeps persistent sessions (clean:false clients' subscriptions, their queued and
+   * in-flight QoS 1/2 messages, incoming QoS 2 packets, wills) across restarts. Defaults to
+   * `<persistenceFile without _retained.json or .json>_sessions.json` next to `persistenceFile`;
+   * `false` keeps sessions in memory only.
+   */
+  sessionsFile?: string | false;
   /** Coalescing delay for snapshot writes. */
   snapshotDelayMs?: number;
   logger?: PubSubLogger;
@@ -94,6 +102,11 @@ function pathOf(req: IncomingMessage): string {
   return new URL(req.url ?? "/", "http://localhost").pathname;
 }
 
+/** `…/embedded_broker_retained.json` → `…/embedded_broker_sessions.json`. */
+export function defaultSessionsFile(persistenceFile: string): string {
+  return `${persistenceFile.replace(/(_retained)?\.json$/, "")}_sessions.json`;
+}
+
 function disableClusterDedupe(client: unknown): void {
   const c = client as { duplicates?: Record<string, number> };
   if (c.duplicates === undefined) return;
@@ -115,6 +128,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
     ? new RetainedSnapshotter(new RetainedSnapshotFile(opts.persistenceFile, logger), logger, opts.snapshotDelayMs)
     : undefined;
   snapshotter?.watch(persistence as unknown as Parameters<RetainedSnapshotter["watch"]>[0]);
+  const sessionsFile = opts.sessionsFile ?? (opts.persistenceFile ? defaultSessionsFile(opts.persistenceFile) : false);
+  const sessions = sessionsFile ? new SessionSnapshotter(new SessionSnapshotFile(sessionsFile, logger), logger, opts.snapshotDelayMs) : undefined;
 
   const requiredUser = opts.username;
   const aedes = await Aedes.createBroker({
@@ -141,6 +156,14 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
         err ? reject(err) : resolve(),
       ),
     );
+  }
+
+  // After the retained replay (restored subscribers must not get those queued again) and before any
+  // listener opens, so a persistent subscriber's subscription exists from the broker's first moment.
+  if (sessions) {
+    const sessionPersistence = persistence as unknown as SessionPersistence;
+    await sessions.restoreInto(sessionPersistence, aedes.id);
+    sessions.watch(sessionPersistence);
   }
 
   // Live connections, destroyed on close so the port is free again at once (tests restart on it).
@@ -193,6 +216,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
   } catch (err) {
     tcp.close();
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    // No final snapshot: another broker may own these files now (ensureBroker lost the port race).
+    await Promise.all([snapshotter?.abandon(), sessions?.abandon()]);
     throw err;
   }
 
@@ -207,7 +232,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
       for (const conn of connections) conn.destroy();
       wss.close();
       await Promise.all(stopped);
-      await snapshotter?.close();
+      await Promise.all([snapshotter?.close(), sessions?.close()]);
     })();
     return closing;
   };

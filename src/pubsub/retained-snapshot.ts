@@ -7,9 +7,8 @@
  * one place the broker commits a retained message or its deletion), keep our own topic → message
  * map, and write it as JSON atomically (temp file, fsync, rename) shortly after changes and on close.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync } from "node:fs";
-import { open, rename } from "node:fs/promises";
-import { dirname } from "node:path";
+import { readFileSync, renameSync } from "node:fs";
+import { CoalescedSaver, writeFileAtomic } from "./snapshot-io";
 import type { PubSubLogger, QoS } from "./types";
 
 export interface RetainedRecord {
@@ -52,17 +51,8 @@ export class RetainedSnapshotFile {
     }
   }
 
-  async save(records: Iterable<RetainedRecord>): Promise<void> {
-    const tmp = `${this.path}.tmp-${process.pid}`;
-    const handle = await open(tmp, "w");
-    try {
-      await handle.writeFile(this.serialize(records));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, this.path);
-    this.syncDirectory();
+  save(records: Iterable<RetainedRecord>): Promise<void> {
+    return writeFileAtomic(this.path, this.serialize(records));
   }
 
   private serialize(records: Iterable<RetainedRecord>): string {
@@ -72,20 +62,6 @@ export class RetainedSnapshotFile {
       messages: [...records].map((r) => ({ topic: r.topic, qos: r.qos, payload_base64: r.payload.toString("base64") })),
     };
     return `${JSON.stringify(shape, null, 1)}\n`;
-  }
-
-  /** The rename is only durable once the directory entry is on disk (best effort: not every FS allows it). */
-  private syncDirectory(): void {
-    try {
-      const fd = openSync(dirname(this.path), "r");
-      try {
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    } catch {
-      // e.g. Windows or some network filesystems
-    }
   }
 }
 
@@ -101,17 +77,22 @@ interface RetainingPersistence {
  */
 export class RetainedSnapshotter {
   private readonly retained = new Map<string, RetainedRecord>();
-  private timer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> | undefined;
-  private dirty = false;
-  private stopped = false;
+  private readonly saver: CoalescedSaver;
 
   constructor(
     private readonly file: RetainedSnapshotFile,
     private readonly logger: PubSubLogger,
-    private readonly delayMs = 250,
+    delayMs = 250,
   ) {
     for (const r of file.load()) this.retained.set(r.topic, r);
+    this.saver = new CoalescedSaver(
+      () =>
+        this.file.save(this.retained.values()).catch((err: Error) => {
+          this.logger.error(`Could not save retained messages to ${this.file.path}: ${err.message}`);
+          throw err;
+        }),
+      delayMs,
+    );
   }
 
   /** What the file held at start, to republish as retained before clients connect. */
@@ -133,40 +114,17 @@ export class RetainedSnapshotter {
     if (topic.startsWith("$SYS/")) return;
     if (payload.length === 0) this.retained.delete(topic);
     else this.retained.set(topic, { topic, payload, qos });
-    this.dirty = true;
-    this.schedule();
+    this.saver.changed();
   }
 
-  private schedule(): void {
-    if (this.timer || this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.writeNow();
-    }, this.delayMs);
-  }
-
-  private async writeNow(): Promise<void> {
-    if (this.writing) {
-      // One write at a time; the change will be picked up by a follow-up write.
-      await this.writing;
-      if (this.dirty) this.schedule();
-      return;
-    }
-    this.dirty = false;
-    this.writing = this.file.save(this.retained.values()).catch((err: Error) => {
-      this.dirty = true;
-      this.logger.error(`Could not save retained messages to ${this.file.path}: ${err.message}`);
-    });
-    await this.writing;
-    this.writing = undefined;
+  /** Stops without writing: the broker never served (e.g. its port was taken by another one using this file). */
+  abandon(): Promise<void> {
+    return this.saver.stop();
   }
 
   /** Final write (call after the broker stopped publishing). */
   async close(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.writing) await this.writing;
+    await this.saver.stop();
     await this.file.save(this.retained.values());
   }
 }
