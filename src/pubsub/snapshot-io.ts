@@ -42,7 +42,8 @@ function syncDirectory(path: string): void {
 
 /**
  * Runs `save` `delayMs` after the first `changed()` of a burst, one save at a time; changes during
- * a save lead to another. `save` logs its own failures; a failed save is retried on the next change
+ * a save lead to another. A slow save (a big snapshot: a subscriber away for long has a long queue)
+ * stretches the delay to 4× its duration, so snapshotting never takes more than ~20% of the time. `save` logs its own failures; a failed save is retried on the next change
  * (and the caller's final save on close).
  */
 export class CoalescedSaver {
@@ -50,6 +51,7 @@ export class CoalescedSaver {
   private saving: Promise<void> | undefined;
   private dirty = false;
   private stopped = false;
+  private lastDurationMs = 0;
 
   constructor(
     private readonly save: () => Promise<void>,
@@ -62,18 +64,20 @@ export class CoalescedSaver {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.saveNow();
-    }, this.delayMs);
+    }, Math.max(this.delayMs, 4 * this.lastDurationMs));
   }
 
   private async saveNow(): Promise<void> {
     this.dirty = false;
     let failed = false;
+    const started = Date.now();
     this.saving = this.save().catch(() => {
       failed = true;
       this.dirty = true;
     });
     await this.saving;
     this.saving = undefined;
+    this.lastDurationMs = Date.now() - started;
     // After a failure, wait for the next change rather than retrying (and logging) in a loop.
     if (this.dirty && !failed) this.changed();
   }
