@@ -11,8 +11,11 @@
  * - the outgoing queue by client: QoS 1/2 messages not yet acknowledged, with the packet id of
  *   those already sent (in flight), and PUBRELs awaiting PUBCOMP;
  * - incoming QoS 2 packets awaiting the publisher's PUBREL (so a resent PUBLISH is not delivered twice);
- * - will messages, under the broker id that stored them: aedes publishes the will of a client of
- *   a dead broker (ours, before the restart) unless that client reconnects within a few minutes.
+ * - the will messages of those persistent-session clients, under the broker id that stored them:
+ *   aedes publishes the will of a client of a dead broker (ours, before the restart) unless that
+ *   client reconnects (under its stable id) within a few minutes. Wills of clean sessions are not
+ *   kept: such a client comes back under a new id (a job's id ends in a random suffix), so its old
+ *   will would fire minutes after the restart and mark a running job `lost`.
  *
  * How: the memory persistence keeps working as is. We wrap its mutating methods only to learn which
  * clients changed and when; a snapshot then reads the state back through the persistence's own
@@ -246,6 +249,8 @@ export class SessionSnapshotter {
   private readonly clientIds = new Set<string>();
   /** Packet ids of stored incoming QoS 2 packets, by client (likewise not listable). */
   private readonly incomingIds = new Map<string, Set<number>>();
+  /** Clients whose will was stored by a clean-session connection (see the module: not kept). */
+  private readonly cleanWillClients = new Set<string>();
   /** Clients changed while a snapshot was being read: not forgotten even if they read as empty. */
   private readonly touchedDuringRead = new Set<string>();
   private lastWritten: string | undefined;
@@ -350,11 +355,26 @@ export class SessionSnapshotter {
     wrap("outgoingEnqueueCombi", (args) => (args[0] as { clientId: string }[]).map((s) => s.clientId));
     wrap("outgoingUpdate", byClient);
     wrap("outgoingClearMessageId", byClient);
-    wrap("putWill", byClient);
+    wrap("putWill", (args) => {
+      const client = args[0] as AedesClientLike;
+      if (client.clean === true) this.cleanWillClients.add(client.id);
+      else this.cleanWillClients.delete(client.id);
+      return byClient(args);
+    });
     wrap("delWill", (args) => {
       const id = (args[0] as AedesClientLike | undefined)?.id;
       return id !== undefined && this.clientIds.has(id) ? [id] : [];
     });
+    // Forget a clean client once its will is gone (not before: a snapshot read meanwhile must still skip it).
+    const delWill = p.delWill.bind(p);
+    p.delWill = (client) => {
+      const result = delWill(client);
+      void Promise.resolve(result).then(
+        () => this.cleanWillClients.delete(client.id),
+        () => undefined,
+      );
+      return result;
+    };
     wrap("incomingStorePacket", (args) => {
       const ids = byClient(args);
       const messageId = (args[1] as StoredPacket).messageId;
@@ -411,8 +431,10 @@ export class SessionSnapshotter {
         this.incomingIds.delete(id);
       }
     }
-    const wills = (await readAll<StoredPacket>(p.streamWill({}))).map(packetRecord);
-    for (const will of wills) if (will.clientId !== undefined) this.clientIds.add(will.clientId);
+    const wills = (await readAll<StoredPacket>(p.streamWill({})))
+      .filter((w) => w.clientId !== undefined && !this.cleanWillClients.has(w.clientId))
+      .map(packetRecord);
+    for (const will of wills) this.clientIds.add(will.clientId as string);
     return { brokerId: this.brokerId, clients, wills };
   }
 

@@ -145,6 +145,22 @@ test("a clean connect under the same id ends the stored session, and the snapsho
   await until(() => !readFileSync(sessionsFile, "utf8").includes(id));
 });
 
+test("wills: a persistent session's will is kept, a clean session's is not (its client returns under a new id)", async () => {
+  const sessionsFile = join(tmp, "wills_sessions.json");
+  const broker = await start({ sessionsFile });
+  const will = { topic: `pioreactor/u-${uniqueSuffix()}/exp1/stirring/$state`, payload: Buffer.from("lost"), qos: 2 as const, retain: true };
+  const jobId = `stirring-${uniqueSuffix()}`;
+  const ingestId = `ingest-${uniqueSuffix()}`;
+  await rawClient(broker.url, jobId, { clean: true, will });
+  await rawClient(broker.url, ingestId, { clean: false, will });
+  const saved = () => (existsSync(sessionsFile) ? JSON.parse(readFileSync(sessionsFile, "utf8")) : { wills: [] });
+  await until(() => saved().wills.length > 0);
+  await new Promise((r) => setTimeout(r, 60));
+  const wills = saved().wills as { clientId: string; brokerId: string; topic: string }[];
+  expect(wills.map((w) => [w.clientId, w.topic])).toEqual([[ingestId, will.topic]]);
+  expect(typeof wills[0].brokerId).toBe("string");
+});
+
 test("a corrupt sessions file is reported and moved aside; the broker starts without sessions", async () => {
   const sessionsFile = join(tmp, "corrupt_sessions.json");
   writeFileSync(sessionsFile, '{"format": "pioreactor-ts broker sessions", "version": 1, "clients": [{"id": 3}');
