@@ -9,6 +9,7 @@ import { localDescriptorRoutes, workerDescriptorRoutes } from "./api/descriptors
 import { experimentRoutes } from "./api/experiments";
 import { jobRoutes } from "./api/jobs";
 import { logRoutes } from "./api/logs";
+import { modelRoutes } from "./api/models";
 import { profileRoutes } from "./api/profiles";
 import { timeSeriesRoutes } from "./api/time-series";
 import { workerRoutes } from "./api/workers";
@@ -55,6 +56,7 @@ function leaderApi(ctx: WebContext): Router {
   api.use(experimentRoutes(ctx));
   api.use(workerDescriptorRoutes(ctx));
   api.use(jobRoutes(ctx));
+  api.use(modelRoutes(ctx));
   api.use(workerRoutes(ctx));
   api.use(logRoutes(ctx));
   api.use(timeSeriesRoutes(ctx));

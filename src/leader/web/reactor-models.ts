@@ -53,3 +53,81 @@ export function findReactorModel(dotPioreactor: string, name: string, version: s
   }
   return undefined;
 }
+
+/** The original's `Model` struct as `/api/models` and `/api/workers/<u>/model` send it. */
+export interface ModelRecord {
+  model_name: string;
+  model_version: string;
+  display_name: string;
+  reactor_capacity_ml: number;
+  reactor_diameter_mm: number;
+  reactor_max_fill_volume_ml: number;
+  max_temp_to_reduce_heating: number;
+  max_temp_to_disable_heating: number;
+  max_temp_to_shutdown: number;
+  is_legacy: boolean;
+  is_contrib: boolean;
+}
+
+const LATEST = new Set(["pioreactor_20ml 1.5", "pioreactor_40ml 1.5", "pioreactor_20ml_XR 1.5", "pioreactor_40ml_XR 1.5"]);
+
+function coreRecord(name: string, version: string): ModelRecord {
+  const m = reactorModel(name, version);
+  const size = name.startsWith("pioreactor_20ml") ? "20ml" : "40ml";
+  return {
+    model_name: name,
+    model_version: version,
+    display_name: `Pioreactor ${size}${name.endsWith("_XR") ? " XR" : ""}, v${version}`,
+    reactor_capacity_ml: m.reactorCapacityMl,
+    reactor_diameter_mm: 27,
+    reactor_max_fill_volume_ml: m.reactorMaxFillVolumeMl,
+    max_temp_to_reduce_heating: m.maxTempToReduceHeating,
+    max_temp_to_disable_heating: m.maxTempToDisableHeating,
+    max_temp_to_shutdown: m.maxTempToShutdown,
+    is_legacy: !LATEST.has(`${name} ${version}`),
+    is_contrib: false,
+  };
+}
+
+const NUMBER_FIELDS = [
+  "reactor_capacity_ml",
+  "reactor_diameter_mm",
+  "reactor_max_fill_volume_ml",
+  "max_temp_to_reduce_heating",
+  "max_temp_to_disable_heating",
+  "max_temp_to_shutdown",
+] as const;
+
+/** A complete `Model` from `$DOT_PIOREACTOR/models/*.y*ml` (the original's msgspec decode), tagged contributed. */
+function contributedRecord(file: string): ModelRecord | undefined {
+  let raw: unknown;
+  try {
+    raw = YAML.parse(fs.readFileSync(file, "utf8"));
+  } catch {
+    return undefined;
+  }
+  if (typeof raw !== "object" || raw === null) return undefined;
+  const m = raw as Record<string, unknown>;
+  if (typeof m.model_name !== "string" || typeof m.model_version !== "string" || typeof m.display_name !== "string") return undefined;
+  if (!NUMBER_FIELDS.every((k) => typeof m[k] === "number")) return undefined;
+  const out = { model_name: m.model_name, model_version: m.model_version, display_name: m.display_name } as ModelRecord;
+  for (const k of NUMBER_FIELDS) out[k] = m[k] as number;
+  return { ...out, is_legacy: false, is_contrib: true };
+}
+
+/** Built-in models in the original's order, then contributed ones (which replace a built-in of the same name and version). */
+export function registeredModels(dotPioreactor: string): ModelRecord[] {
+  const byKey = new Map<string, ModelRecord>();
+  for (const [name, version] of CORE_MODELS) byKey.set(`${name}\u0000${version}`, coreRecord(name, version));
+  let files: string[] = [];
+  try {
+    files = fs.readdirSync(path.join(dotPioreactor, "models")).filter((f) => /\.y[a-z]*ml$/.test(f));
+  } catch {
+    // no contributed models
+  }
+  for (const f of files.sort()) {
+    const record = contributedRecord(path.join(dotPioreactor, "models", f));
+    if (record) byKey.set(`${record.model_name}\u0000${record.model_version}`, record);
+  }
+  return [...byKey.values()];
+}

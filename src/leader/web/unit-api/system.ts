@@ -2,6 +2,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { Router } from "express";
+import { SOFTWARE_VERSION } from "../../../cli/version";
 import { writeFileAtomicSync } from "../../../config/atomic-write";
 import { IniDocument } from "../../../config/ini";
 import { LayeredConfig } from "../../../config/layered";
@@ -106,6 +107,21 @@ export function unitSystemRoutes(ctx: WebContext): Router {
   };
   r.post("/system/remove_file", removeFile);
   r.patch("/system/remove_file", removeFile);
+
+  /** The root filesystem, as `shutil.disk_usage("/")`: free = blocks available to unprivileged users. */
+  r.get("/system/disk_space", (_req, res) => {
+    const s = fs.statfsSync("/");
+    cacheFor(res, 10).json({ available_bytes: s.bavail * s.bsize, total_bytes: s.blocks * s.bsize });
+  });
+
+  r.get("/versions/app", (_req, res) => {
+    cacheFor(res, 30).json({ version: SOFTWARE_VERSION });
+  });
+
+  /** USB drive discovery is not implemented: always "absent", in the original's shape (the UI's UsbDriveCard then shows no drive). */
+  r.get("/usb", (_req, res) => {
+    res.json({ status: "absent", partitions: [], active_mount: null });
+  });
 
   return r;
 }
