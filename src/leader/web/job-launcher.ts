@@ -2,10 +2,13 @@
  * Starting a job on this unit the way the original's web backend does: `pio run
  * [--config-override S K V]… <job> <args…> [--<option-with-dashes> <value>]…` as a detached child
  * with a scrubbed environment (only the allow-listed keys; no PATH or HOME), watched for a short
- * grace period. Still running or exited 0 counts as started; an early failure reports its exit code
+ * grace period, its output going to an unnamed temporary file. Still running or exited 0 counts as started; an early failure reports its exit code
  * and last line of output.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import type { Clock } from "../../util/clock";
 
 export interface JobLaunchRequest {
@@ -89,54 +92,78 @@ export class PioProcessLauncher implements JobLauncher {
     const [command, ...prefix] = this.opts.pioCommand;
     const argv = [...prefix, ...pioRunArgv(request)];
     const env = scrubJobEnv(this.opts.serverEnv, request.env);
-    const child = (this.opts.spawnFn ?? spawn)(command, argv, {
-      env,
-      cwd: this.opts.cwd,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    return this.watch(child);
+    // Output goes to an anonymous temporary file, as the original's TemporaryFile: a pipe would
+    // break (EPIPE) once this request stops reading it, killing a job that logs to stderr.
+    const output = openAnonymousFile();
+    let child: ChildProcess;
+    try {
+      child = (this.opts.spawnFn ?? spawn)(command, argv, {
+        env,
+        cwd: this.opts.cwd,
+        detached: true,
+        stdio: ["ignore", output, output],
+      });
+    } catch (e) {
+      fs.closeSync(output);
+      throw e;
+    }
+    return this.watch(child, output);
   }
 
-  private watch(child: ChildProcess): Promise<{ ok: true }> {
+  private watch(child: ChildProcess, output: number): Promise<{ ok: true }> {
     return new Promise((resolve, reject) => {
-      let lastLine = "";
-      const remember = (chunk: Buffer) => {
-        const lines = chunk.toString("utf8").split(/\r?\n/).filter((l) => l.trim() !== "");
-        if (lines.length > 0) lastLine = lines[lines.length - 1];
-      };
-      child.stdout?.on("data", remember);
-      child.stderr?.on("data", remember);
       let settled = false;
-      const detach = () => {
-        // The job outlives this request: stop reading its output and let the server exit without it.
-        child.stdout?.destroy();
-        child.stderr?.destroy();
-        child.unref();
+      const finish = () => {
+        settled = true;
+        try {
+          fs.closeSync(output);
+        } catch {
+          // already closed
+        }
       };
       const timer = this.opts.clock.setTimeout(() => {
         if (settled) return;
-        settled = true;
-        detach();
+        // Still running after the grace window: started. The job outlives this request and the server.
+        finish();
+        child.unref();
         resolve({ ok: true });
       }, this.opts.graceMs ?? 1000);
       child.once("error", (err) => {
         if (settled) return;
-        settled = true;
+        finish();
         timer.cancel();
         reject(new Error(`Could not start pio: ${err.message}`));
       });
       child.once("exit", (code, signal) => {
         if (settled) return;
-        // Let the last output arrive before judging.
-        setImmediate(() => {
-          if (settled) return;
-          settled = true;
-          timer.cancel();
-          if (code === 0) resolve({ ok: true });
-          else reject(new Error(`Command exited during startup grace window. Exit code ${code ?? signal}. ${lastLine}`.trim()));
-        });
+        const lastLine = lastNonEmptyLine(output);
+        finish();
+        timer.cancel();
+        if (code === 0) resolve({ ok: true });
+        else reject(new Error(`Command exited during startup grace window. Exit code ${code ?? signal}. ${lastLine}`.trim()));
       });
     });
+  }
+}
+
+/** A read-write file with no name (created in the temp dir and unlinked at once): only the descriptor reaches it. */
+function openAnonymousFile(): number {
+  const file = path.join(os.tmpdir(), `pio-run-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.log`);
+  const fd = fs.openSync(file, "w+", 0o600);
+  fs.unlinkSync(file);
+  return fd;
+}
+
+/** The last non-blank line of what was written to `fd` (its final 64 KiB). */
+function lastNonEmptyLine(fd: number): string {
+  try {
+    const size = fs.fstatSync(fd).size;
+    const length = Math.min(size, 64 * 1024);
+    const buf = Buffer.alloc(length);
+    fs.readSync(fd, buf, 0, length, size - length);
+    const lines = buf.toString("utf8").split(/\r?\n/).filter((l) => l.trim() !== "");
+    return lines[lines.length - 1] ?? "";
+  } catch {
+    return "";
   }
 }
