@@ -32,6 +32,8 @@ function encodeKey(key: CacheKey): string | number | Buffer {
 
 export class KeyValueCache {
   private readonly table: string;
+  /** Prepared once per cache: preparing costs more than running these one-row statements. */
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(
     private readonly db: Database.Database,
@@ -42,8 +44,17 @@ export class KeyValueCache {
     db.exec(`CREATE TABLE IF NOT EXISTS ${this.table} (key BLOB PRIMARY KEY, value BLOB)`);
   }
 
+  private stmt(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
   get(key: CacheKey): CacheValue | undefined {
-    const row = this.db.prepare(`SELECT value FROM ${this.table} WHERE key = ?`).get(encodeKey(key)) as
+    const row = this.stmt(`SELECT value FROM ${this.table} WHERE key = ?`).get(encodeKey(key)) as
       | { value: CacheValue }
       | undefined;
     return row?.value;
@@ -56,13 +67,11 @@ export class KeyValueCache {
   }
 
   set(key: CacheKey, value: CacheValue): void {
-    this.db
-      .prepare(`INSERT INTO ${this.table} (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`)
-      .run(encodeKey(key), value);
+    this.stmt(`INSERT INTO ${this.table} (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(encodeKey(key), value);
   }
 
   delete(key: CacheKey): void {
-    this.db.prepare(`DELETE FROM ${this.table} WHERE key = ?`).run(encodeKey(key));
+    this.stmt(`DELETE FROM ${this.table} WHERE key = ?`).run(encodeKey(key));
   }
 
   has(key: CacheKey): boolean {

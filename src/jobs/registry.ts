@@ -116,19 +116,24 @@ export class JobRegistry {
     this.db.prepare(`UPDATE pio_job_metadata SET is_running=0, ended_at=${NOW} WHERE job_id=?`).run(jobId);
   }
 
+  /** Every setting a job publishes lands here, so its two statements are prepared once per registry. */
+  private upsertStatements: { del: Database.Statement; upsert: Database.Statement } | undefined;
+
   upsertSetting(jobId: number, setting: string, value: unknown): void {
     const encoded = encodeRegistryValue(value);
-    if (encoded === null) {
-      this.db.prepare("DELETE FROM pio_job_published_settings WHERE setting = ? AND job_id = ?").run(setting, jobId);
-      return;
-    }
-    this.db
-      .prepare(
+    this.upsertStatements ??= {
+      del: this.db.prepare("DELETE FROM pio_job_published_settings WHERE setting = ? AND job_id = ?"),
+      upsert: this.db.prepare(
         `INSERT INTO pio_job_published_settings (setting, value, job_id, created_at, updated_at)
          VALUES (?, ?, ?, ${NOW}, ${NOW})
          ON CONFLICT (setting, job_id) DO UPDATE SET value = excluded.value, updated_at = ${NOW}`,
-      )
-      .run(setting, encoded, jobId);
+      ),
+    };
+    if (encoded === null) {
+      this.upsertStatements.del.run(setting, jobId);
+      return;
+    }
+    this.upsertStatements.upsert.run(setting, encoded, jobId);
   }
 
   /**
