@@ -61,6 +61,11 @@ export interface OdReadingOptions {
   useCalibrations?: boolean;
   /** Random source for the ~20 % `relative_intensity_of_ir_led` publications (injectable for tests). */
   random?: () => number;
+  /**
+   * ADC sweeps per reading (default 40, the original's). Each sweep waits on the clock, so a
+   * simulated cluster whose photodiodes have no mains ripple may take fewer to run faster.
+   */
+  oversampling?: number;
 }
 
 export interface OdReadingHardware {
@@ -262,6 +267,7 @@ export class OdReader extends BackgroundJob {
       acHz: acHz ? Number(acHz) : undefined,
       useDarkOffsets: this.config.getBoolean("od_reading.config", "use_dark_offsets", true),
       onVoltageTooHigh: (volts, severity) => this.voltageTooHigh(volts, severity),
+      ...(this.options.oversampling !== undefined ? { oversamplingCount: this.options.oversampling } : {}),
     });
 
     // Dark offsets and gains are measured with every LED off, then with only the IR LED on.
