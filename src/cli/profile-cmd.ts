@@ -21,6 +21,7 @@ import type { Profile, ProfileValue } from "../profiles/types";
 import { type Clock, RealClock, VirtualClock } from "../util/clock";
 import { PyInt } from "../util/python-format";
 import { CliError, EXIT_FAILURE, UsageError } from "./exit";
+import { addSimulateOptions, type SimulateFlags } from "./simulate-cmd";
 
 export interface ProfileCliDeps {
   env: NodeJS.ProcessEnv;
@@ -282,20 +283,27 @@ export function registerRunProfileCommands(run: Command, deps: ProfileCliDeps): 
       deps.setExitCode(0);
     });
 
-  run
+  const profileCommand = run
     .command("profile")
-    .description("Run an experiment profile, on the real cluster or rehearsed on a virtual clock.")
+    .description("Run an experiment profile, on the real cluster, rehearsed on a virtual clock, or on simulated units (--simulate).")
     .argument("<filename>")
     .option("--experiment <name>", "experiment to run in (default: the leader's assigned experiment)")
     .option("--dry-run", "do not start, stop, pause, resume or update jobs")
     .option("--input <name=value>", "override a profile input (repeatable)", (v: string, prev: Record<string, ProfileValue>) => parseInput(v, prev), {})
     .option("--at <time>", "start at this date and time instead of now")
-    .option("--clock <kind>", "real | virtual (virtual: a rehearsal that finishes at once, nothing is sent)", "real")
-    .action(async (file: string, o: { experiment?: string; dryRun?: boolean; input: Record<string, ProfileValue>; at?: string; clock: string }) => {
+    .option("--clock <kind>", "real | virtual (virtual: a rehearsal that finishes at once, nothing is sent)", "real");
+  // --simulate and its flags live in simulate-cmd.ts (the simulated cluster, src/sim).
+  addSimulateOptions(profileCommand).action(
+    async (file: string, o: { experiment?: string; dryRun?: boolean; input: Record<string, ProfileValue>; at?: string; clock: string } & SimulateFlags) => {
       if (o.clock !== "real" && o.clock !== "virtual") throw new UsageError(`--clock must be real or virtual, got '${o.clock}'.`);
       const text = readProfileFile(file, deps);
       const profile = validateOrExplain(text, file, deps);
       profile.inputs = { ...profile.inputs, ...o.input };
+      if (o.simulate) {
+        const { runSimulatedProfile } = require("./simulate-cmd") as typeof import("./simulate-cmd");
+        await runSimulatedProfile(file, text, o, deps, profile);
+        return;
+      }
       const atMs = parseAt(o.at);
       if (o.clock === "virtual") {
         finish(await rehearse(profile, text, file, o.experiment ?? "rehearsal", o.dryRun ?? false, deps, atMs), deps);
@@ -309,7 +317,8 @@ export function registerRunProfileCommands(run: Command, deps: ProfileCliDeps): 
         await ctx.close();
       }
       finish(await realRun({ text, file, profile, experiment, dryRun: Boolean(o.dryRun), ...(atMs !== undefined ? { atMs } : {}) }, deps), deps);
-    });
+    },
+  );
 }
 
 /** `pio profile plan|resume`. */

@@ -1,0 +1,76 @@
+/**
+ * The simulated cluster's leader: the SQLite database (migrated to the original's schema, with
+ * the experiment, the workers and their assignments recorded as the UI would have), and the
+ * `mqtt_to_db_streaming` job itself, fed from the in-process bus through an IngestSource.
+ */
+import { migrateToLatest } from "../leader/db/migrate";
+import { openDatabase } from "../leader/db/open";
+import { MqttToDbStreamer } from "../leader/streaming/job";
+import type { IngestConnection, IngestHandler, IngestSource } from "../leader/streaming/mqtt-ingest";
+import { SqliteRowStore } from "../leader/streaming/sqlite-row-store";
+import type { JobDeps } from "../jobs/background-job";
+import type { KeyValueCache } from "../jobs/local-storage";
+import type { PubSubClient } from "../pubsub/types";
+import { formatMillisTimestamp } from "../util/python-format";
+
+export interface LeaderDatabaseSetup {
+  file: string;
+  experiment: string;
+  description?: string;
+  units: readonly string[];
+  nowMs: number;
+}
+
+/** Creates (or adopts) the leader database and records the experiment and its simulated workers. */
+export async function prepareLeaderDatabase(s: LeaderDatabaseSetup): Promise<void> {
+  const knex = openDatabase({ client: "sqlite", filename: s.file });
+  try {
+    await migrateToLatest(knex);
+    const at = formatMillisTimestamp(s.nowMs);
+    await knex("experiments").insert({ experiment: s.experiment, created_at: at, description: s.description ?? "Simulated run" }).onConflict("experiment").ignore();
+    for (const unit of s.units) {
+      await knex("workers").insert({ pioreactor_unit: unit, added_at: at, model_name: "pioreactor_40ml", model_version: "1.5", is_active: 1 }).onConflict("pioreactor_unit").ignore();
+      await knex("experiment_worker_assignments").insert({ pioreactor_unit: unit, experiment: s.experiment, assigned_at: at }).onConflict("pioreactor_unit").merge();
+    }
+  } finally {
+    await knex.destroy();
+  }
+}
+
+/**
+ * The streamer's data connection over any PubSubClient. An in-process bus cannot be paused, so
+ * the streamer's back-pressure promise is simply not waited for: the writer's backlog grows instead
+ * (it never drops rows) and drains between clock steps.
+ */
+export class PubSubIngestSource implements IngestSource {
+  constructor(private readonly open_: () => Promise<PubSubClient>) {}
+
+  async open(filters: readonly string[], handler: IngestHandler): Promise<IngestConnection> {
+    const client = await this.open_();
+    await client.subscribe([...filters], (m) => void handler({ topic: m.topic, payload: m.payload, retain: m.retain }), { qos: 1, allowRetained: false });
+    return { close: () => client.end() };
+  }
+}
+
+export interface StreamerSetup {
+  deps: JobDeps;
+  databaseFile: string;
+  ingest: IngestSource;
+  statsCache: KeyValueCache;
+  /**
+   * How long (simulated ms) the first row of a batch waits for company. On a fast simulated clock
+   * thousands of messages arrive per wall-clock millisecond, so a few simulated seconds turn
+   * thousands of tiny transactions into a few large ones; rows are never dropped either way.
+   */
+  batchDelayMs?: number;
+}
+
+export async function startStreamer(s: StreamerSetup): Promise<MqttToDbStreamer> {
+  const streamer = new MqttToDbStreamer(s.deps, {
+    ingest: s.ingest,
+    store: SqliteRowStore.open(s.databaseFile),
+    statsCache: s.statsCache,
+    writer: { batchDelayMs: s.batchDelayMs ?? 0 },
+  });
+  return streamer.start();
+}
