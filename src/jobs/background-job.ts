@@ -332,6 +332,22 @@ export abstract class BackgroundJob {
     while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
   }
 
+  /** Like `flush`, but gives up after `ms` (the broker may be unreachable). */
+  private async flushWithin(ms: number): Promise<void> {
+    let timer: TimerHandle | undefined;
+    const expired = new Promise<void>((resolve) => {
+      timer = this.clock.setTimeout(() => {
+        this.logger.debug(`Gave up waiting for ${this.inFlight.size} publish(es) to reach the broker.`);
+        resolve();
+      }, ms);
+    });
+    try {
+      await Promise.race([this.flush(), expired]);
+    } finally {
+      timer?.cancel();
+    }
+  }
+
   /** Runs `fn` after all work queued before it (state changes, `/set` commands, timer ticks). */
   protected enqueue(fn: () => Promise<void>): Promise<void> {
     const next = this.work.then(fn, fn);
@@ -435,7 +451,8 @@ export abstract class BackgroundJob {
       }
     }
     try {
-      await this.flush();
+      // As the original waits at most 5 s per publish: with the broker gone, stopping must not hang.
+      await this.flushWithin(5000);
       if (this.client) {
         this.logger.debug("Disconnected successfully from MQTT.");
         await this.client.end();
