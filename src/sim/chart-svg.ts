@@ -45,7 +45,7 @@ export interface ChartSpec {
   panelHeight?: number;
 }
 
-const MARGIN = { left: 78, right: 24, top: 64, bottom: 48 };
+const MARGIN = { left: 78, right: 24, top: 92, bottom: 48 };
 const PANEL_GAP = 44;
 
 export function escapeXml(s: string): string {
@@ -68,8 +68,9 @@ function hourStep(totalHours: number): number {
   return niceStep(totalHours, 10);
 }
 
+/** As many decimals as the step has (a 0.025 step labels 0.075, not 0.08). */
 function formatTick(v: number, step: number): string {
-  const decimals = Math.max(0, Math.min(6, -Math.floor(Math.log10(step)) + (step % 1 === 0.5 || step % 0.25 === 0 ? 1 : 0)));
+  const decimals = Math.min(6, (String(Number(step.toPrecision(6))).split(".")[1] ?? "").length);
   return Number(v.toFixed(decimals)).toString();
 }
 
