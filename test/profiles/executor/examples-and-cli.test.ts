@@ -22,7 +22,8 @@ describe("example profiles", () => {
     const profile = profileFrom(text);
     const units = ["leader", "unit1", "unit2"];
     const { log, executor } = setUp(Object.fromEntries(units.map((u) => [u, { experiment: "exp1" }])));
-    const lookups = { get: async () => '{"growth_rate": 0.2}' };
+    // High enough for every example's `when` on growth rate (demo.yaml waits for > 0.6/h).
+    const lookups = { get: async () => '{"growth_rate": 0.9}' };
     const outcome = await executor(profile, { dryRun: true, lookups }).run();
     expect(outcome.status).toBe("finished");
     expect(outcome.actionCount).toBeGreaterThan(0);
