@@ -1,21 +1,20 @@
 #!/usr/bin/env node
 /**
- * `npm run demo`: the README's first command. Creates a development config in `.pioreactor-dev/`
- * (once), then runs `pio run stirring` in TESTING mode on the simulated bioreactor with the
- * embedded MQTT broker. Ctrl-C stops it cleanly.
+ * `npm run demo`: the README's first command. Rehearses `profiles/demo.yaml` — two simulated
+ * bioreactors for 48 hours: stirring, OD reading, growth rate, a thermostat with a temperature step,
+ * turbidostats whose targets change when the growth rate passes a threshold, and a light cycle —
+ * through the same profile executor and job code as on hardware, on a virtual clock. It prints a
+ * summary per unit and leaves a chart per unit, CSV files and the leader database in `sim-output/`.
+ * Extra arguments are passed on (`npm run demo -- --seed 2 --out my-run`).
  */
 import path from "node:path";
-import { ensureDevConfig } from "../config/dev-config";
 import { runProgram } from "./main";
 import { buildPioProgram } from "./pio";
 
 async function main(): Promise<void> {
-  const dir = path.resolve(process.env.DOT_PIOREACTOR || ".pioreactor-dev");
-  ensureDevConfig({ dir });
-  const env = { ...process.env, TESTING: "1", DOT_PIOREACTOR: dir, GLOBAL_CONFIG: path.join(dir, "config.ini") };
-  process.stderr.write(`demo: config in ${dir}; watch with  TESTING=1 DOT_PIOREACTOR=${dir} npx pio mqtt\n`);
-  const args = ["run", "--embedded-broker", "stirring", ...process.argv.slice(2)];
-  const program = buildPioProgram(env, process.cwd(), [], args);
+  const profile = path.join(__dirname, "..", "..", "..", "profiles", "demo.yaml");
+  const args = ["run", "profile", profile, "--simulate", ...process.argv.slice(2)];
+  const program = buildPioProgram(process.env, process.cwd(), [], args);
   process.exitCode = await runProgram(program, ["node", "pio", ...args]);
 }
 
