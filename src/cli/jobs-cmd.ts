@@ -65,10 +65,8 @@ export async function killJobs(
         count++;
         registry.setNotRunning(job.job_id);
       }
-    } else if (job.pid === process.pid) {
+    } else if (job.pid !== process.pid) {
       // A job hosted in this very process (tests, `pio serve`) is not signalled from here.
-      continue;
-    } else {
       pids.push(job.pid);
     }
   }

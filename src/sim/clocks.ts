@@ -11,119 +11,13 @@
  *   The profile executor sees an ordinary Clock and simply waits on its timers.
  * - `ScaledClock`: real time sped up N× (`--speed N`).
  */
-import type { Clock, TimerHandle } from "../util/clock";
+import { type Clock, type TimerHandle, VirtualClock } from "../util/clock";
 
-interface Timer {
-  due: number;
-  seq: number;
-  fn: () => void;
-  period?: number;
-  cancelled: boolean;
-}
-
-export class SimulationClock implements Clock {
-  private current: number;
-  private seq = 0;
-  private readonly heap: Timer[] = [];
-  /** Timers fired so far (the benchmark reports it). */
-  fired = 0;
-
-  constructor(startMs: number) {
-    this.current = startMs;
-  }
-
-  now(): number {
-    return this.current;
-  }
-
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    return this.add(fn, Math.max(0, ms));
-  }
-
-  setInterval(fn: () => void, ms: number): TimerHandle {
-    if (!(ms > 0)) throw new RangeError(`setInterval needs a positive period, got ${ms}`);
-    return this.add(fn, ms, ms);
-  }
-
-  sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => this.setTimeout(resolve, ms));
-  }
-
-  nextDue(): number | undefined {
-    while (this.heap.length > 0 && this.heap[0].cancelled) this.pop();
-    return this.heap[0]?.due;
-  }
-
-  /** Fires the earliest timer (moving time to it); false when none is waiting or it is due after `limitMs`. */
-  fireNext(limitMs = Number.POSITIVE_INFINITY): boolean {
-    const due = this.nextDue();
-    if (due === undefined || due > limitMs) return false;
-    const t = this.pop()!;
-    if (t.due > this.current) this.current = t.due;
-    if (t.period !== undefined) {
-      t.due += t.period;
-      this.push(t);
-    }
-    this.fired++;
-    t.fn();
-    return true;
-  }
-
-  /** Moves time forward with no timer firing (e.g. to the end of a horizon). */
-  jumpTo(ms: number): void {
-    if (ms > this.current) this.current = ms;
-  }
-
-  private add(fn: () => void, delay: number, period?: number): TimerHandle {
-    const timer: Timer = { due: this.current + delay, seq: 0, fn, period, cancelled: false };
-    this.push(timer);
-    return {
-      cancel: () => {
-        timer.cancelled = true;
-      },
-    };
-  }
-
-  private less(a: Timer, b: Timer): boolean {
-    return a.due < b.due || (a.due === b.due && a.seq < b.seq);
-  }
-
-  private push(t: Timer): void {
-    // Timers due at the same instant fire in the order they were (re)scheduled.
-    t.seq = this.seq++;
-    const h = this.heap;
-    h.push(t);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i], h[p])) break;
-      [h[i], h[p]] = [h[p], h[i]];
-      i = p;
-    }
-  }
-
-  private pop(): Timer | undefined {
-    const h = this.heap;
-    if (h.length === 0) return undefined;
-    const top = h[0];
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.less(h[l], h[m])) m = l;
-        if (r < h.length && this.less(h[r], h[m])) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m], h[i]];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
+/**
+ * The virtual clock a simulated cluster runs on: `VirtualClock`'s timers, driven by `runUntil`
+ * (one event-loop turn per timer) instead of `advanceTo`/`runAll` (several turns per timer).
+ */
+export class SimulationClock extends VirtualClock {}
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
