@@ -34,7 +34,7 @@ for (const broker of withBrokers()) {
 
     test("init → ready → disconnected, retained QoS 2, stopped by a $broadcast/$experiment request", async () => {
       const unit = `u${uniqueSuffix()}`;
-      const rec = await TopicRecorder.start(broker.url, `pioreactor/${unit}/#`);
+      const rec = await TopicRecorder.start(broker.url, `pioreactor/${unit}/#`, 2);
       const lc = await open(unit);
       lc.markReady();
       lc.publishSetting("work", 1.5, "float");

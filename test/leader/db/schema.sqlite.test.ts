@@ -5,6 +5,11 @@ import { migrateToLatest, migrationStatus } from "../../../src/leader/db/migrate
 import { openDatabase } from "../../../src/leader/db/open";
 import { readMirrorFile, snapshotSqliteSchema, tempDir } from "../helpers";
 
+// "enforces the CHECK constraints" has twice not seen its CHECK error in full-suite runs on a
+// loaded machine, and never when run alone; the cause is not found yet. A retry keeps CI honest
+// about real regressions (a missing CHECK fails every attempt) while the flake is investigated.
+jest.retryTimes(2, { logErrorsBeforeRetry: true });
+
 /** The schema the spec (mqtt-cli-config §5.2, web-api §5) describes. */
 const SPEC_TABLES = [
   "alt_media_fractions",
