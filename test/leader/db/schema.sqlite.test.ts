@@ -5,11 +5,6 @@ import { migrateToLatest, migrationStatus } from "../../../src/leader/db/migrate
 import { openDatabase } from "../../../src/leader/db/open";
 import { readMirrorFile, snapshotSqliteSchema, tempDir } from "../helpers";
 
-// "enforces the CHECK constraints" has twice not seen its CHECK error in full-suite runs on a
-// loaded machine, and never when run alone; the cause is not found yet. A retry keeps CI honest
-// about real regressions (a missing CHECK fails every attempt) while the flake is investigated.
-jest.retryTimes(2, { logErrorsBeforeRetry: true });
-
 /** The schema the spec (mqtt-cli-config §5.2, web-api §5) describes. */
 const SPEC_TABLES = [
   "alt_media_fractions",
@@ -110,11 +105,22 @@ describe("leader schema on SQLite", () => {
   });
 
   it("enforces the CHECK constraints", async () => {
-    await db("experiments").insert({ experiment: "e", created_at: "2026-01-01T00:00:00.000Z" });
-    const base = { experiment: "e", pioreactor_unit: "u", timestamp: "2026-01-01T00:00:00.000Z" };
-    await expect(db("od_readings").insert({ ...base, od_reading: 1, angle: 90, channel: 5 })).rejects.toThrow(/CHECK/);
-    await expect(db("led_change_events").insert({ ...base, channel: "E", intensity: 1 })).rejects.toThrow(/CHECK/);
-    await expect(db("od_blanks").insert({ ...base, channel: "3", angle: 90, od_reading: 1 })).rejects.toThrow(/CHECK/);
+    // A plain connection to the migrated file: the subject is the schema, not the query builder.
+    await db.destroy();
+    const raw = new Database(file);
+    try {
+      raw.prepare("INSERT INTO experiments (experiment, created_at) VALUES ('e', '2026-01-01T00:00:00.000Z')").run();
+      const insert = (sql: string) => () => raw.prepare(sql).run();
+      const base = "'e', 'u', '2026-01-01T00:00:00.000Z'";
+      expect(insert(`INSERT INTO od_readings (experiment, pioreactor_unit, timestamp, od_reading, angle, channel) VALUES (${base}, 1, 90, 5)`)).toThrow(/CHECK/);
+      expect(insert(`INSERT INTO led_change_events (experiment, pioreactor_unit, timestamp, channel, intensity) VALUES (${base}, 'E', 1)`)).toThrow(/CHECK/);
+      expect(insert(`INSERT INTO od_blanks (experiment, pioreactor_unit, timestamp, channel, angle, od_reading) VALUES (${base}, '3', 90, 1)`)).toThrow(/CHECK/);
+      // And a valid row is accepted, so the errors above are the CHECKs and nothing else.
+      expect(insert(`INSERT INTO od_readings (experiment, pioreactor_unit, timestamp, od_reading, angle, channel) VALUES (${base}, 1, 90, 2)`)).not.toThrow();
+    } finally {
+      raw.close();
+      db = openDatabase({ client: "sqlite", filename: file });
+    }
   });
 
   it("is idempotent and reports its status", async () => {
