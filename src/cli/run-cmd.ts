@@ -61,9 +61,18 @@ function buildJobCommand(job: JobCommand, deps: RunCommandDeps, parentOverrides:
       configOverrides: parentOverrides(),
       embeddedBroker: embedded(),
     });
+    // The original's exit protocol: SIGINT (what `pio kill` sends), SIGTERM and SIGHUP stop the
+    // job gracefully. Installed before the job starts, so a signal during start-up is not fatal.
+    const handlers = new Map<NodeJS.Signals, () => void>();
+    for (const [sig, text] of [["SIGINT", "Interrupt"], ["SIGTERM", "Terminated"], ["SIGHUP", "Hangup"]] as const) {
+      const handler = () => ctx.requestStop(`signal ${text}`);
+      handlers.set(sig, handler);
+      process.on(sig, handler);
+    }
     try {
       deps.setExitCode(await job.run({ ctx, options, extra, args: positional }));
     } finally {
+      for (const [sig, handler] of handlers) process.off(sig, handler);
       await ctx.close();
     }
   });

@@ -64,6 +64,11 @@ export interface JobDeps {
   pid: number;
   /** Worker jobs refuse to start on an inactive unit; undefined = not checked. */
   isActive?: boolean;
+  /**
+   * Told about the job as soon as it starts (before it connects), so whoever hosts it — the
+   * `pio run` process handling SIGINT/SIGTERM/SIGHUP — can stop it even during start-up.
+   */
+  onStart?(job: BackgroundJob): void;
 }
 
 export class JobPresentError extends Error {
@@ -192,16 +197,23 @@ export abstract class BackgroundJob {
       isLongRunning: this.longRunning,
     });
 
+    this.deps.onStart?.(this);
+
     try {
-      this.client = await this.deps.connect({
+      const client = await this.deps.connect({
         clientIdBase: `${this.jobName}-sub-${this.unit}-${this.experiment}`,
         lastWill: { topic: this.settingTopic("$state"), payload: "lost", qos: 2, retain: true },
         keepalive: 125,
         // The original asks for a persistent session, but its client id carries a random suffix,
-        // so no later process can resume it; our client re-subscribes after every reconnect
-        // instead. aedes also withholds retained messages from a fresh persistent session.
+        // so no later process can resume it; our client re-subscribes after every reconnect.
         clean: true,
       });
+      if (this.shutdownStarted) {
+        // Stopped (a signal) while connecting: nothing was published, so just close again.
+        await client.end();
+        return this;
+      }
+      this.client = client;
       if (this.deps.mqttLogSink) this.logger = this.logger.withSink(this.deps.mqttLogSink(this.client));
       this.client.onReconnect(() => this.onBrokerReconnect());
       this.client.onDisconnect(() => this.onBrokerDisconnect());
@@ -215,6 +227,12 @@ export abstract class BackgroundJob {
       await this.setState("ready");
       await this.flush();
     } catch (e) {
+      if (this.shutdownStarted) {
+        // Stopped during start-up (a signal): what failed afterwards is a consequence, not an error.
+        this.logger.debug(`Start-up interrupted: ${errorMessage(e)}`);
+        await this.stop();
+        return this;
+      }
       this.logger.error(errorMessage(e));
       await this.stop();
       throw e;
@@ -414,6 +432,13 @@ export abstract class BackgroundJob {
   async stop(reason?: string): Promise<void> {
     if (this.cleanedUp) return this.disconnectedPromise;
     if (reason) this.logger.debug(`Exiting caused by ${reason}.`);
+    const startingUp = !this.shutdownStarted && this.state === "disconnected" && this.started;
+    this.shutdownStarted = true;
+    if (startingUp) {
+      // Not connected yet: release the registry row; `start()` closes its connection itself.
+      await this.releaseResources();
+      return this.disconnectedPromise;
+    }
     if (this.state !== "disconnected") {
       this.shutdownStarted = true;
       // Runs after any command already being handled, so the job never stops half-way through one.

@@ -80,26 +80,13 @@ export function parseFloatRange(name: string, min: number, max: number, clamp = 
   };
 }
 
-const SIGNAL_TEXT: Record<string, string> = { SIGINT: "Interrupt", SIGTERM: "Terminated", SIGHUP: "Hangup" };
-
 /**
- * Runs a started job in the foreground until it disconnects: SIGINT, SIGTERM and SIGHUP stop it
- * gracefully (the original's exit protocol), a second signal while stopping is ignored.
+ * Waits, in the foreground, until a started job disconnects (by `$state/set`, a failure, or a
+ * signal: `pio run` turns SIGINT, SIGTERM and SIGHUP into `UnitContext.requestStop`, installed
+ * before the job starts so a signal during start-up also stops it gracefully).
  */
 export async function runInForeground(job: BackgroundJob, waitFor?: Promise<unknown>): Promise<number> {
-  const handlers = new Map<NodeJS.Signals, () => void>();
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as NodeJS.Signals[]) {
-    const handler = () => {
-      void job.stop(`signal ${SIGNAL_TEXT[sig]}`);
-    };
-    handlers.set(sig, handler);
-    process.on(sig, handler);
-  }
-  try {
-    if (waitFor) await waitFor;
-    await job.blockUntilDisconnected();
-    return 0;
-  } finally {
-    for (const [sig, handler] of handlers) process.off(sig, handler);
-  }
+  if (waitFor) await waitFor;
+  await job.blockUntilDisconnected();
+  return 0;
 }

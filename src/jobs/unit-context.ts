@@ -19,7 +19,7 @@ import type { EnsuredBroker } from "../pubsub/broker";
 import { connectMqtt, mqttOptionsFromConfig } from "../pubsub/client";
 import type { PubSubClient } from "../pubsub/types";
 import { type Clock, RealClock } from "../util/clock";
-import type { ConnectRequest, JobDeps } from "./background-job";
+import type { BackgroundJob, ConnectRequest, JobDeps } from "./background-job";
 import { KeyValueCache, openCacheDatabase } from "./local-storage";
 import { ConsoleLogSink, FileLogSink, JobLogger, type LogSink, MqttLogSink, parseLogLevel } from "./logger";
 import { JobRegistry } from "./registry";
@@ -48,6 +48,8 @@ export class UnitContext {
   private broker: EnsuredBroker | undefined;
   private brokerChecked: Promise<void> | undefined;
   private hardwarePromise: Promise<HardwareBackend> | undefined;
+  private readonly startedJobs = new Set<BackgroundJob>();
+  private stopReason: string | undefined;
 
   constructor(options: UnitContextOptions) {
     this.env = options.env;
@@ -154,8 +156,21 @@ export class UnitContext {
     return this.identity.isActive(this.unit);
   }
 
+  /**
+   * Stops every job started from this context, now and — if a signal came before a job started —
+   * as soon as it starts. `pio run` calls it from its SIGINT/SIGTERM/SIGHUP handlers.
+   */
+  requestStop(reason: string): void {
+    this.stopReason ??= reason;
+    for (const job of this.startedJobs) void job.stop(reason);
+  }
+
   async jobDeps(experiment: string): Promise<JobDeps> {
     return {
+      onStart: (job) => {
+        this.startedJobs.add(job);
+        if (this.stopReason !== undefined) void job.stop(this.stopReason);
+      },
       unit: this.unit,
       experiment,
       clock: this.clock,

@@ -86,6 +86,15 @@ for (const broker of withBrokers()) {
       }
     });
 
+    test("SIGINT during start-up stops the job gracefully (exit 0, disconnected), never by the default action", async () => {
+      const job = startPio(["run", "stirring"], env);
+      await recorder.waitFor((m) => m.topic === stateTopic() && m.payload === "init", 20_000);
+      job.child.kill("SIGINT");
+      expect(await job.exited).toBe(0);
+      await recorder.waitFor((m) => m.topic === stateTopic() && m.payload === "disconnected");
+      expect(runPio(["jobs", "list", "running"], env).stdout.trim()).toBe("No jobs recorded.");
+    });
+
     test("kill -9 publishes the last will `lost`, and an immediate restart succeeds (09)", async () => {
       const first = startPio(["run", "stirring"], env);
       await recorder.waitFor((m) => m.topic === stateTopic() && m.payload === "ready", 20_000);
