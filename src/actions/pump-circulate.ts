@@ -5,13 +5,12 @@
  * pump). One `remove_waste` event of 20 mL is announced first: the level ends at the efflux tube.
  */
 import { CliError } from "../cli/exit";
-import { ManagedLifecycle } from "../jobs/managed-lifecycle";
-import { JobLogger, type Logger, MqttLogSink } from "../jobs/logger";
+import { JobLogger, type Logger } from "../jobs/logger";
 import { PwmOutput } from "../jobs/pwm-output";
 import { processIsAlive } from "../jobs/registry";
 import { encodeMsgspecJson } from "../pubsub/codec";
 import { formatPayloadTimestamp } from "../util/python-format";
-import { activeOrDefaultCalibration, type PumpEnvironment, pumpChannel, waitOrAbort } from "./pump";
+import { activeOrDefaultCalibration, openPumpLifecycle, type PumpEnvironment, pumpChannel, waitOrAbort } from "./pump";
 import { durationToMl, isDefaultCalibration, mlPerSecond, type PumpDevice } from "./pump-calibration";
 
 export async function circulate(
@@ -34,20 +33,9 @@ export async function circulate(
     logger.warning("Calibrations don't exist for pump(s). Keep an eye on the liquid level to avoid overflowing!");
   }
 
-  const lifecycle = await ManagedLifecycle.open({
-    unit: env.unit,
-    experiment: env.experiment,
-    name: action,
-    registry: env.registry,
-    jobSource: env.jobSource,
-    pid: env.pid,
-    leader: env.leader,
-    connect: env.connect,
-    shared: env.shared,
-    stopOnBrokerDisconnect: true,
-    keepaliveSeconds: 10,
-  });
-  if (!env.logger && lifecycle.ownConnection && logger instanceof JobLogger) logger = logger.withSink(new MqttLogSink(lifecycle.ownConnection));
+  const opened = await openPumpLifecycle(env, action, logger);
+  const lifecycle = opened.lifecycle;
+  logger = opened.logger;
   lifecycle.markReady();
   const makePwm = (channel: typeof wasteChannel, hz: number, tag: string) =>
     new PwmOutput({

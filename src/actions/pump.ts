@@ -148,6 +148,34 @@ export function waitOrAbort(clock: Clock, ms: number, signal: AbortSignal): Prom
 }
 
 /** Runs one pump action; resolves with the mL moved (the sum of the dosing events it published). */
+/**
+ * The action lifecycle a pump runs under (`$state` init/ready/disconnected, stop requests, the
+ * last will, pumps stopping when the broker goes), and a logger that also reaches MQTT when the
+ * lifecycle has its own connection.
+ */
+export async function openPumpLifecycle(
+  env: PumpEnvironment,
+  action: string,
+  logger: Logger,
+): Promise<{ lifecycle: ManagedLifecycle; logger: Logger }> {
+  const lifecycle = await ManagedLifecycle.open({
+    unit: env.unit,
+    experiment: env.experiment,
+    name: action,
+    registry: env.registry,
+    jobSource: env.jobSource,
+    pid: env.pid,
+    leader: env.leader,
+    connect: env.connect,
+    shared: env.shared,
+    stopOnBrokerDisconnect: true,
+    keepaliveSeconds: 10,
+  });
+  const withMqtt =
+    !env.logger && lifecycle.ownConnection && logger instanceof JobLogger ? logger.withSink(new MqttLogSink(lifecycle.ownConnection)) : logger;
+  return { lifecycle, logger: withMqtt };
+}
+
 export async function runPump(device: PumpDevice, env: PumpEnvironment, request: PumpRequest): Promise<number> {
   const action = ACTION_OF_DEVICE[device];
   const modes = [request.ml !== undefined, request.duration !== undefined, request.continuously === true].filter(Boolean).length;
@@ -172,20 +200,9 @@ export async function runPump(device: PumpDevice, env: PumpEnvironment, request:
   }
   const calibration = request.calibration ?? activeOrDefaultCalibration(env, device);
 
-  const lifecycle = await ManagedLifecycle.open({
-    unit: env.unit,
-    experiment: env.experiment,
-    name: action,
-    registry: env.registry,
-    jobSource: env.jobSource,
-    pid: env.pid,
-    leader: env.leader,
-    connect: env.connect,
-    shared: env.shared,
-    stopOnBrokerDisconnect: true,
-    keepaliveSeconds: 10,
-  });
-  if (!env.logger && lifecycle.ownConnection && logger instanceof JobLogger) logger = logger.withSink(new MqttLogSink(lifecycle.ownConnection));
+  const opened = await openPumpLifecycle(env, action, logger);
+  const lifecycle = opened.lifecycle;
+  logger = opened.logger;
   if (request.stop?.aborted) lifecycle.requestStop("signal");
   request.stop?.addEventListener("abort", () => lifecycle.requestStop("signal"), { once: true });
   lifecycle.markReady();
