@@ -14,7 +14,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import type { FetchLike } from "../config/leader-http";
-import type { Logger, LogLevel } from "../jobs/logger";
+import { LevelLogger, type LogLevel } from "../jobs/logger";
 import type { Diagnostic } from "../profiles/diagnostics";
 import type { MissedActionPolicy, ProfileExecutor, RunOutcome } from "../profiles/executor";
 import type { Profile, ProfileValue } from "../profiles/types";
@@ -77,34 +77,18 @@ export function parseInput(pair: string, previous: Record<string, ProfileValue> 
 }
 
 /** A console logger for rehearsals (no MQTT, no file). */
-class ConsoleLogger implements Logger {
+class ConsoleLogger extends LevelLogger {
   constructor(
     private readonly deps: ProfileCliDeps,
     private readonly clock: Clock,
     private readonly beforeWrite: () => void = () => undefined,
-  ) {}
+  ) {
+    super();
+  }
   log(level: LogLevel, message: string): void {
     this.beforeWrite();
     const t = new Date(this.clock.now()).toISOString();
     err(this.deps, `${t} ${level.padEnd(7)} ${message}`);
-  }
-  debug(m: string) {
-    this.log("DEBUG", m);
-  }
-  info(m: string) {
-    this.log("INFO", m);
-  }
-  notice(m: string) {
-    this.log("NOTICE", m);
-  }
-  warning(m: string) {
-    this.log("WARNING", m);
-  }
-  error(m: string) {
-    this.log("ERROR", m);
-  }
-  critical(m: string) {
-    this.log("CRITICAL", m);
   }
 }
 

@@ -147,17 +147,9 @@ export interface LoggerIdentity {
   experiment: string;
 }
 
-export class JobLogger implements Logger {
-  constructor(
-    private readonly identity: LoggerIdentity,
-    private readonly clock: Clock,
-    private readonly sinks: LogSink[],
-  ) {}
-
-  log(level: LogLevel, message: string): void {
-    const record: LogRecord = { ...this.identity, level, message, timeMs: this.clock.now() };
-    for (const sink of this.sinks) sink.write(record);
-  }
+/** The per-level methods of `Logger`, for loggers that only need to say what `log` does. */
+export abstract class LevelLogger implements Logger {
+  abstract log(level: LogLevel, message: string): void;
 
   debug(message: string): void {
     this.log("DEBUG", message);
@@ -176,6 +168,21 @@ export class JobLogger implements Logger {
   }
   critical(message: string): void {
     this.log("CRITICAL", message);
+  }
+}
+
+export class JobLogger extends LevelLogger {
+  constructor(
+    private readonly identity: LoggerIdentity,
+    private readonly clock: Clock,
+    private readonly sinks: LogSink[],
+  ) {
+    super();
+  }
+
+  log(level: LogLevel, message: string): void {
+    const record: LogRecord = { ...this.identity, level, message, timeMs: this.clock.now() };
+    for (const sink of this.sinks) sink.write(record);
   }
 
   /** The same logger with one more sink (the MQTT sink is added once the job's connection exists). */

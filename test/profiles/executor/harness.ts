@@ -1,5 +1,5 @@
 /** Shared set-up for executor tests: a virtual clock, the recording fake cluster behind the real HTTP client, a log spy. */
-import type { Logger, LogLevel } from "../../../src/jobs/logger";
+import { LevelLogger, type LogLevel } from "../../../src/jobs/logger";
 import { type ExecutorOptions, ProfileExecutor } from "../../../src/profiles/executor";
 import { FakeCluster, type FakeWorker } from "../../../src/profiles/fake-cluster";
 import { HttpClusterClient } from "../../../src/profiles/http-cluster-client";
@@ -13,29 +13,13 @@ export interface LogLine {
   atMs: number;
 }
 
-export class LogSpy implements Logger {
+export class LogSpy extends LevelLogger {
   readonly lines: LogLine[] = [];
-  constructor(private readonly clock: { now(): number }) {}
+  constructor(private readonly clock: { now(): number }) {
+    super();
+  }
   log(level: LogLevel, message: string): void {
     this.lines.push({ level, message, atMs: this.clock.now() });
-  }
-  debug(m: string) {
-    this.log("DEBUG", m);
-  }
-  info(m: string) {
-    this.log("INFO", m);
-  }
-  notice(m: string) {
-    this.log("NOTICE", m);
-  }
-  warning(m: string) {
-    this.log("WARNING", m);
-  }
-  error(m: string) {
-    this.log("ERROR", m);
-  }
-  critical(m: string) {
-    this.log("CRITICAL", m);
   }
   text(): string[] {
     return this.lines.map((l) => `${l.level} ${l.message}`);
