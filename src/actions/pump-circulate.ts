@@ -6,11 +6,9 @@
  */
 import { CliError } from "../cli/exit";
 import { JobLogger, type Logger } from "../jobs/logger";
-import { PwmOutput } from "../jobs/pwm-output";
-import { processIsAlive } from "../jobs/registry";
 import { encodeMsgspecJson } from "../pubsub/codec";
 import { formatPayloadTimestamp } from "../util/python-format";
-import { activeOrDefaultCalibration, openPumpLifecycle, type PumpEnvironment, pumpChannel, waitOrAbort } from "./pump";
+import { activeOrDefaultCalibration, openPumpLifecycle, type PumpEnvironment, pumpChannel, pumpPwm, waitOrAbort } from "./pump";
 import { durationToMl, isDefaultCalibration, mlPerSecond, type PumpDevice } from "./pump-calibration";
 
 export async function circulate(
@@ -38,18 +36,7 @@ export async function circulate(
   logger = opened.logger;
   lifecycle.markReady();
   const makePwm = (channel: typeof wasteChannel, hz: number, tag: string) =>
-    new PwmOutput({
-      pwm: env.backend.pwm(channel, hz),
-      unit: env.unit,
-      experiment: env.experiment,
-      dutyCycles: env.pwmDutyCycles,
-      locks: env.pwmLocks,
-      publish: (topic, payload) => lifecycle.publish(topic, payload, { qos: 0, retain: true }),
-      logger,
-      pid: env.pid,
-      isAlive: processIsAlive,
-      ownerTag: `${action}-${tag}-${lifecycle.jobId}`,
-    });
+    pumpPwm(env, lifecycle, logger, channel, hz, `${action}-${tag}-${lifecycle.jobId}`);
   const waste = makePwm(wasteChannel, wasteCal.hz, "waste");
   const inflow = makePwm(inChannel, inCal.hz, "in");
   let dosingSeconds = 0;

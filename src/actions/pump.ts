@@ -176,6 +176,29 @@ export async function openPumpLifecycle(
   return { lifecycle, logger: withMqtt };
 }
 
+/** A pump's PWM output, publishing `pwms/dc` on the action's lifecycle connection. */
+export function pumpPwm(
+  env: PumpEnvironment,
+  lifecycle: ManagedLifecycle,
+  logger: Logger,
+  channel: PwmChannel,
+  hz: number,
+  ownerTag: string,
+): PwmOutput {
+  return new PwmOutput({
+    pwm: env.backend.pwm(channel, hz),
+    unit: env.unit,
+    experiment: env.experiment,
+    dutyCycles: env.pwmDutyCycles,
+    locks: env.pwmLocks,
+    publish: (topic, payload) => lifecycle.publish(topic, payload, { qos: 0, retain: true }),
+    logger,
+    pid: env.pid,
+    isAlive: processIsAlive,
+    ownerTag,
+  });
+}
+
 export async function runPump(device: PumpDevice, env: PumpEnvironment, request: PumpRequest): Promise<number> {
   const action = ACTION_OF_DEVICE[device];
   const modes = [request.ml !== undefined, request.duration !== undefined, request.continuously === true].filter(Boolean).length;
@@ -227,18 +250,7 @@ export async function runPump(device: PumpDevice, env: PumpEnvironment, request:
 
     let pwm: PwmOutput;
     try {
-      pwm = new PwmOutput({
-        pwm: env.backend.pwm(channel, calibration.hz),
-        unit: env.unit,
-        experiment: env.experiment,
-        dutyCycles: env.pwmDutyCycles,
-        locks: env.pwmLocks,
-        publish: (topic, payload) => lifecycle.publish(topic, payload, { qos: 0, retain: true }),
-        logger,
-        pid: env.pid,
-        isAlive: processIsAlive,
-        ownerTag: `${action}-${lifecycle.jobId}`,
-      });
+      pwm = pumpPwm(env, lifecycle, logger, channel, calibration.hz, `${action}-${lifecycle.jobId}`);
       pwm.lock();
     } catch (e) {
       if (!(e instanceof PwmError)) throw e;
