@@ -19,6 +19,11 @@ export interface JobsCommandDeps {
   turnOffLeds(): Promise<boolean>;
 }
 
+interface JobSelector {
+  jobId?: number;
+  jobName?: string;
+}
+
 function secondsOnly(ts: string | null): string {
   if (!ts) return "";
   const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})/.exec(ts);
@@ -100,6 +105,23 @@ export function registerJobsCommands(program: Command, deps: JobsCommandDeps): v
     });
 
   const jobs = program.command("jobs").description("Interact with Pioreactor jobs.");
+  /** `--job-id` or `--job-name` to a registry record, with the original's messages when there is none. */
+  const withJobRecord = async (o: JobSelector, use: (registry: JobRegistry, job: JobRecord) => void) => {
+    const ctx = deps.context();
+    try {
+      const registry = ctx.registry();
+      const id = resolveJobId(registry, o.jobId, o.jobName, deps.print);
+      if (id === undefined) return;
+      const job = registry.job(id);
+      if (!job) {
+        deps.print(`No job found with job_id=${id}.`);
+        return;
+      }
+      use(registry, job);
+    } finally {
+      await ctx.close();
+    }
+  };
   const showHistory = async (runningOnly: boolean) => {
     const ctx = deps.context();
     try {
@@ -118,30 +140,19 @@ export function registerJobsCommands(program: Command, deps: JobsCommandDeps): v
     .description("show details for a job")
     .option("--job-id <id>", "", intOption("--job-id"))
     .option("--job-name <name>")
-    .action(async (o: { jobId?: number; jobName?: string }) => {
-      const ctx = deps.context();
-      try {
-        const registry = ctx.registry();
-        const id = resolveJobId(registry, o.jobId, o.jobName, deps.print);
-        if (id === undefined) return;
-        const job = registry.job(id);
-        if (!job) {
-          deps.print(`No job found with job_id=${id}.`);
-          return;
-        }
+    .action((o: JobSelector) =>
+      withJobRecord(o, (registry, job) => {
         deps.print(formatJobLine(job));
         deps.print(`status=${job.is_running ? "running" : "stopped"}`);
-        const settings = registry.settings(id);
+        const settings = registry.settings(job.job_id);
         if (settings.length === 0) return;
         deps.print("published settings:");
         for (const s of settings) {
           const value = s.value === null ? "None" : Buffer.isBuffer(s.value) ? s.value.toString("utf8") : String(s.value);
           deps.print(`  ${s.setting}=${value} (created_at=${secondsOnly(s.created_at)}, updated_at=${secondsOnly(s.updated_at)})`);
         }
-      } finally {
-        await ctx.close();
-      }
-    });
+      }),
+    );
 
   jobs
     .command("set")
@@ -166,21 +177,12 @@ export function registerJobsCommands(program: Command, deps: JobsCommandDeps): v
     .description("remove a job record")
     .option("--job-id <id>", "", intOption("--job-id"))
     .option("--job-name <name>")
-    .action(async (o: { jobId?: number; jobName?: string }) => {
-      const ctx = deps.context();
-      try {
-        const registry = ctx.registry();
-        const id = resolveJobId(registry, o.jobId, o.jobName, deps.print);
-        if (id === undefined) return;
-        if (!registry.job(id)) {
-          deps.print(`No job found with job_id=${id}.`);
-          return;
-        }
+    .action((o: JobSelector) =>
+      withJobRecord(o, (registry, job) => {
+        const id = job.job_id;
         deps.print(registry.removeJob(id) ? `Removed job record ${id}.` : `Failed to remove job record ${id}.`);
-      } finally {
-        await ctx.close();
-      }
-    });
+      }),
+    );
 
   program
     .command("logs")
