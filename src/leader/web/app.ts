@@ -10,7 +10,9 @@ import { experimentRoutes } from "./api/experiments";
 import { jobRoutes } from "./api/jobs";
 import { logRoutes } from "./api/logs";
 import { modelRoutes } from "./api/models";
+import { pluginRoutes } from "./api/plugins";
 import { profileRoutes } from "./api/profiles";
+import { systemRoutes } from "./api/system";
 import { timeSeriesRoutes } from "./api/time-series";
 import { workerRoutes } from "./api/workers";
 import { requireApiKey } from "./auth";
@@ -22,7 +24,9 @@ import { staticUiRoutes } from "./static-ui";
 import { TaskStore } from "./task-store";
 import { unitBioreactorRoutes } from "./unit-api/bioreactor";
 import { unitJobRoutes } from "./unit-api/jobs";
+import { unitPluginRoutes } from "./unit-api/plugins";
 import { unitSystemRoutes } from "./unit-api/system";
+import { unitSystemAdminRoutes } from "./unit-api/system-admin";
 
 export const DEFAULT_JSON_BODY_LIMIT = 1024 * 1024;
 
@@ -62,6 +66,8 @@ function leaderApi(ctx: WebContext): Router {
   api.use(timeSeriesRoutes(ctx));
   api.use(profileRoutes(ctx));
   api.use(localDescriptorRoutes(ctx));
+  api.use(systemRoutes(ctx));
+  api.use(pluginRoutes(ctx));
   api.use(notFoundJson);
   return api;
 }
@@ -71,6 +77,8 @@ function unitApi(ctx: WebContext): Router {
   api.use(unitSystemRoutes(ctx));
   api.use(unitJobRoutes(ctx));
   api.use(unitBioreactorRoutes(ctx));
+  api.use(unitSystemAdminRoutes(ctx));
+  api.use(unitPluginRoutes(ctx));
   api.use(localDescriptorRoutes(ctx));
   api.use(notFoundJson);
   return api;

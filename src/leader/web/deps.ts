@@ -12,8 +12,10 @@ import type { Clock } from "../../util/clock";
 import type { Fanout } from "./fanout";
 import type { JobLauncher } from "./job-launcher";
 import type { JobStopper } from "./job-stopper";
+import type { PluginManager } from "./plugin-manager";
 import type { ProfileRunner } from "./profile-runner";
 import type { ServerLog } from "./server-log";
+import type { SystemPort } from "./system-port";
 import type { TaskStore } from "./task-store";
 
 export interface WebDeps {
@@ -64,6 +66,12 @@ export interface WebDeps {
   /** `TESTING=1` for jobs started through the leader. */
   testing?: boolean;
   newTaskId?: () => string;
+  /** Power, clock, service and package commands (default: real processes via execFile). */
+  system?: SystemPort;
+  /** Installed plugins and (un)installs (default: npm into `$DOT_PIOREACTOR/plugins`). */
+  plugins?: PluginManager;
+  /** Where dataset exports are written and served from as `/exports/<file>` (default `$DOT_PIOREACTOR/exports`; the original's is `$RUN_PIOREACTOR/exports`). */
+  exportsDir?: string;
   /** Where unexpected server errors are reported (default: stderr). */
   reportError?: (err: unknown) => void;
 }
