@@ -39,6 +39,21 @@ function series(name: string, display: string, description: string, wide?: WideL
   return { dataset_name: name, display_name: display, description, table: name, wide, ...extra };
 }
 
+/**
+ * Automation settings are stored as base64 of a JSON object; like the original's dataset files, the
+ * export adds the decoded JSON as `json_settings` through the SQL function `BASE64`.
+ */
+function automationSettings(kind: string, label: string): Builtin {
+  return {
+    dataset_name: `${kind}_automation_settings`,
+    display_name: `${label} automation settings`,
+    description: `${label} automation settings changes.`,
+    query: `SELECT *, BASE64(settings) as json_settings FROM ${kind}_automation_settings`,
+    timestamp_columns: ["started_at", "ended_at"],
+    default_order_by: "started_at",
+  };
+}
+
 const BUILTINS: Builtin[] = [
   series("pioreactor_unit_activity_data", "Pioreactor unit activity timeline", "OD, temperature, growth rate, stirring, LED and dosing per unit on one timeline.", undefined, {
     always_partition_by_unit: true,
@@ -61,12 +76,9 @@ const BUILTINS: Builtin[] = [
   series("dosing_events", "Dosing event log", "Every pump action with its volume and source."),
   series("led_change_events", "LED change log", "Every LED intensity change."),
   series("ir_led_intensities", "IR LED intensities", "Relative IR LED intensity over time."),
-  series("dosing_automation_settings", "Dosing automation settings", "Dosing automation settings changes.", undefined, { timestamp_columns: ["started_at", "ended_at"], default_order_by: "started_at" }),
-  series("led_automation_settings", "LED automation settings", "LED automation settings changes.", undefined, { timestamp_columns: ["started_at", "ended_at"], default_order_by: "started_at" }),
-  series("temperature_automation_settings", "Temperature automation settings", "Temperature automation settings changes.", undefined, {
-    timestamp_columns: ["started_at", "ended_at"],
-    default_order_by: "started_at",
-  }),
+  automationSettings("dosing", "Dosing"),
+  automationSettings("led", "LED"),
+  automationSettings("temperature", "Temperature"),
   series("dosing_automation_events", "Dosing automation events", "Events raised by dosing automations."),
   series("led_automation_events", "LED automation events", "Events raised by LED automations."),
   series("temperature_automation_events", "Temperature automation events", "Events raised by temperature automations."),

@@ -5,6 +5,7 @@
  */
 import express, { type Express, type Router } from "express";
 import { configRoutes } from "./api/config";
+import { datasetRoutes, exportsDirOf } from "./api/datasets";
 import { localDescriptorRoutes, workerDescriptorRoutes } from "./api/descriptors";
 import { experimentRoutes } from "./api/experiments";
 import { jobRoutes } from "./api/jobs";
@@ -68,6 +69,7 @@ function leaderApi(ctx: WebContext): Router {
   api.use(localDescriptorRoutes(ctx));
   api.use(systemRoutes(ctx));
   api.use(pluginRoutes(ctx));
+  api.use(datasetRoutes(ctx));
   api.use(notFoundJson);
   return api;
 }
@@ -96,6 +98,8 @@ export function createApp(deps: WebDeps): CreatedApp {
   const rawBody = express.raw({ type: () => true, limit: deps.jsonBodyLimitBytes ?? DEFAULT_JSON_BODY_LIMIT });
   app.use("/api", rawBody, leaderApi(ctx));
   app.use("/unit_api", rawBody, unitApi(ctx));
+  // The finished dataset exports the UI downloads (lighttpd's `/exports/*` in the original).
+  if (deps.isLeader) app.use("/exports", express.static(exportsDirOf(deps), { index: false, dotfiles: "deny", fallthrough: false }));
   if (deps.uiDir) app.use(staticUiRoutes({ uiDir: deps.uiDir }));
   app.use(notFoundJson);
   app.use(errorMiddleware(deps.reportError ?? ((err) => process.stderr.write(`pio serve: ${(err as Error)?.stack ?? String(err)}\n`))));
