@@ -4,6 +4,7 @@
  * whatever the Content-Type, size-limited) and every error leaves as the original's envelope.
  */
 import express, { type Express, type Router } from "express";
+import { calibrationRoutes } from "./api/calibrations";
 import { configRoutes } from "./api/config";
 import { datasetRoutes, exportsDirOf } from "./api/datasets";
 import { localDescriptorRoutes, workerDescriptorRoutes } from "./api/descriptors";
@@ -24,6 +25,7 @@ import { ServerLog } from "./server-log";
 import { staticUiRoutes } from "./static-ui";
 import { TaskStore } from "./task-store";
 import { unitBioreactorRoutes } from "./unit-api/bioreactor";
+import { unitCalibrationRoutes } from "./unit-api/calibrations";
 import { unitJobRoutes } from "./unit-api/jobs";
 import { unitPluginRoutes } from "./unit-api/plugins";
 import { unitSystemRoutes } from "./unit-api/system";
@@ -70,6 +72,7 @@ function leaderApi(ctx: WebContext): Router {
   api.use(systemRoutes(ctx));
   api.use(pluginRoutes(ctx));
   api.use(datasetRoutes(ctx));
+  api.use(calibrationRoutes(ctx));
   api.use(notFoundJson);
   return api;
 }
@@ -81,6 +84,7 @@ function unitApi(ctx: WebContext): Router {
   api.use(unitBioreactorRoutes(ctx));
   api.use(unitSystemAdminRoutes(ctx));
   api.use(unitPluginRoutes(ctx));
+  api.use(unitCalibrationRoutes(ctx));
   api.use(localDescriptorRoutes(ctx));
   api.use(notFoundJson);
   return api;
