@@ -33,6 +33,8 @@ export interface PiosDeps {
   http(): ClusterHttp;
   /** $DOT_PIOREACTOR on the leader. */
   dotPioreactor: string;
+  /** Where relative paths on the command line are taken from (default: `dotPioreactor`). */
+  cwd?: string;
   print(line: string): void;
   warn(line: string): void;
   prompt: PromptPort;
@@ -43,11 +45,13 @@ export interface PiosDeps {
   /** The original's transport for config.ini, used when a unit has no `/unit_api/config/shared` (unchanged Python workers). */
   copyFileToUnit?(unit: string, address: string, localPath: string, remotePath: string): Promise<void>;
   now(): Date;
+  /** Waits between polls of a unit's task (default: a real timer). */
+  sleep?(ms: number): Promise<void>;
   /** `--run-args` given after `pios run JOB` and the `--config-override` triples taken out before parsing. */
   runConfigOverrides: Array<[string, string, string]>;
 }
 
-interface TargetOptions {
+export interface TargetOptions {
   units: string[];
   experiments: string[];
   yes?: boolean;
@@ -56,7 +60,7 @@ interface TargetOptions {
 
 const collect = (v: string, acc: string[]) => [...acc, v];
 
-function withTargets(cmd: Command, opts: { confirm?: boolean; json?: boolean } = {}): Command {
+export function withTargets(cmd: Command, opts: { confirm?: boolean; json?: boolean } = {}): Command {
   cmd
     .option("--units <unit>", "specify worker unit(s); default is all", collect, [] as string[])
     .option("--experiments <experiment>", "specify experiment(s) to select active workers from", collect, [] as string[]);
@@ -65,12 +69,12 @@ function withTargets(cmd: Command, opts: { confirm?: boolean; json?: boolean } =
   return cmd;
 }
 
-function selector(o: TargetOptions): Selector {
+export function selector(o: TargetOptions): Selector {
   return { units: o.units ?? [], experiments: o.experiments ?? [] };
 }
 
 /** Selection problems are usage errors (exit 2), as click's BadParameter. */
-async function select<T>(f: () => Promise<T>): Promise<T> {
+export async function select<T>(f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (e) {
@@ -79,7 +83,7 @@ async function select<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
-function selectionDeps(deps: PiosDeps): SelectionDeps {
+export function selectionDeps(deps: PiosDeps): SelectionDeps {
   return { http: deps.http(), leader: leaderHostname(deps.config()), warn: deps.warn };
 }
 
@@ -90,11 +94,11 @@ function failure(e: unknown, reply?: HttpReply): string {
 }
 
 /** `--json`: one compact JSON line per unit, the unit's reply with `status` success|error. */
-function printJsonResults(deps: PiosDeps, results: Array<{ unit: string; ok: boolean; value: Record<string, unknown> }>): void {
+export function printJsonResults(deps: PiosDeps, results: Array<{ unit: string; ok: boolean; value: Record<string, unknown> }>): void {
   for (const r of results) deps.print(JSON.stringify({ ...r.value, status: r.ok ? "success" : "error" }));
 }
 
-function failIfAny(results: Array<{ ok: boolean }>): void {
+export function failIfAny(results: Array<{ ok: boolean }>): void {
   if (!results.every((r) => r.ok)) throw new AbortError();
 }
 
@@ -411,4 +415,6 @@ export function registerPiosCommands(pios: Command, deps: PiosDeps): void {
   registerSyncConfigs(pios, deps);
   registerPower(pios, deps, "reboot");
   registerPower(pios, deps, "shutdown");
+  // Loaded here, not at the top: it builds on the helpers above.
+  (require("./pios-admin-commands") as typeof import("./pios-admin-commands")).registerAdminCommands(pios, deps);
 }

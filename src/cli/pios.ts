@@ -42,6 +42,7 @@ function realDeps(where: PiosEnvironment, current: () => ConfigReader): PiosDeps
       return new ClusterHttp({ config: current(), fetch: (url, init) => fetch(url, init), clock });
     },
     dotPioreactor: dotPioreactorDir(where.env, where.cwd),
+    cwd: where.cwd,
     print: (line) => process.stdout.write(`${line}\n`),
     warn: (line) => process.stderr.write(`${line}\n`),
     prompt: (require("./pios-prompt") as typeof import("./pios-prompt")).terminalPrompt(process.stdin, process.stdout),

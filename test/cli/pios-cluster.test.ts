@@ -19,6 +19,7 @@ import type { JobLaunchRequest } from "../../src/leader/web/job-launcher";
 import { type RunningServer, startServer } from "../../src/leader/web/server";
 import { RealClock } from "../../src/util/clock";
 import { type Harness, startHarness } from "../leader/web/harness";
+import { recordingSystem } from "../leader/web/recording-system";
 
 interface FakeUnit {
   name: string;
@@ -88,7 +89,8 @@ describe("pios on a two-worker cluster with one worker down", () => {
   let interactive: boolean;
 
   beforeAll(async () => {
-    h = await startHarness();
+    // The leader's own power route must never touch this machine: it answers as a non-Pi would.
+    h = await startHarness({ system: recordingSystem(false) });
     const port = h.server.port;
     units = [await startUnit("w1", "127.0.0.2", port, h.dir), await startUnit("w2", "127.0.0.3", port, h.dir)];
     const brokerPort = new URL(h.brokerUrl).port;
@@ -242,7 +244,7 @@ describe("pios on a two-worker cluster with one worker down", () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(units.map((u) => u.power.at(-1))).toEqual(["shutdown", "shutdown"]);
     expect(out.some((l) => l.startsWith("Unable to shut down w3 at 127.0.0.4."))).toBe(true);
-    // The leader here has no power route: naming it reports that clearly, after the workers.
+    // The leader here is not a Raspberry Pi and refuses to reboot: naming it reports that clearly, after the workers.
     expect(await pios("reboot", "--units", "w2", "--units", "leader", "-y")).toBe(1);
     expect(units[1].power.at(-1)).toBe("reboot");
   });

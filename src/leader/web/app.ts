@@ -26,6 +26,7 @@ import { staticUiRoutes } from "./static-ui";
 import { TaskStore } from "./task-store";
 import { unitBioreactorRoutes } from "./unit-api/bioreactor";
 import { unitCalibrationRoutes } from "./unit-api/calibrations";
+import { FILE_UPLOAD_BODY_LIMIT, unitFileRoutes } from "./unit-api/files";
 import { unitJobRoutes } from "./unit-api/jobs";
 import { unitPluginRoutes } from "./unit-api/plugins";
 import { unitSystemRoutes } from "./unit-api/system";
@@ -85,6 +86,7 @@ function unitApi(ctx: WebContext): Router {
   api.use(unitSystemAdminRoutes(ctx));
   api.use(unitPluginRoutes(ctx));
   api.use(unitCalibrationRoutes(ctx));
+  api.use(unitFileRoutes(ctx));
   api.use(localDescriptorRoutes(ctx));
   api.use(notFoundJson);
   return api;
@@ -101,6 +103,8 @@ export function createApp(deps: WebDeps): CreatedApp {
   app.use(requireApiKey(() => deps.config().get("ui_basic_auth", "api_key") ?? undefined));
   const rawBody = express.raw({ type: () => true, limit: deps.jsonBodyLimitBytes ?? DEFAULT_JSON_BODY_LIMIT });
   app.use("/api", rawBody, leaderApi(ctx));
+  // File copies (`pios cp`) carry up to the original's 60 MB upload cap; read before the 1 MiB parser.
+  app.use("/unit_api/system/file", express.raw({ type: () => true, limit: FILE_UPLOAD_BODY_LIMIT }));
   app.use("/unit_api", rawBody, unitApi(ctx));
   // The finished dataset exports the UI downloads (lighttpd's `/exports/*` in the original).
   if (deps.isLeader) app.use("/exports", express.static(exportsDirOf(deps), { index: false, dotfiles: "deny", fallthrough: false }));

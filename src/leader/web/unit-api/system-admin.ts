@@ -17,6 +17,7 @@ import { cacheFor, param } from "../http-util";
 import { decodeBody } from "../request-body";
 import { processSystemPort, type SystemPort } from "../system-port";
 import { sendLocked, TaskLocks } from "../task-locks";
+import { updateOptionProblem } from "../update-options";
 
 const POWER_RATE_LIMIT_MS = 15_000;
 /** The leader answers its own fan-out before going down. */
@@ -44,19 +45,14 @@ export function firstIpv4(): string | null {
   return null;
 }
 
-const GIT_REF = /^(?!\/|.*(?:\/\.|\/\/|\.\.|@\{|\\))[^\0-\x20~^:?*[\x7f]+(?<![/.]|\.lock)$/;
-const GITHUB_REPO = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
-const GIT_SHA = /^[0-9a-fA-F]{7,40}$/;
-
 /** `options` → `pio update app` flags, with the original's checks on branch, repo and sha. */
 export function updateAppArgs(args: string[], options: Record<string, unknown>): string[] {
   const out = [...args];
   for (const [option, raw] of Object.entries(options)) {
     if (["branch", "repo", "sha"].includes(option) && (raw === null || raw === undefined)) throw badRequest(`Option '${option}' requires a value.`);
     const value = raw === null || raw === undefined ? undefined : String(raw);
-    if (option === "branch" && !GIT_REF.test(value ?? "")) throw badRequest(`Invalid branch name: ${value}`, { remediation: "Use a valid git branch name." });
-    if (option === "repo" && !GITHUB_REPO.test(value ?? "")) throw badRequest(`Invalid repo: ${value}`, { remediation: "Use owner/name, e.g. Pioreactor/pioreactor." });
-    if (option === "sha" && !GIT_SHA.test(value ?? "")) throw badRequest(`Invalid sha: ${value}`, { remediation: "Use 7 to 40 hexadecimal characters." });
+    const problem = value === undefined ? undefined : updateOptionProblem(option, value);
+    if (problem) throw badRequest(problem, { remediation: "Use a valid git branch, owner/name repo or commit SHA." });
     if (!/^[A-Za-z0-9_-]+$/.test(option)) throw badRequest(`Invalid option name: ${option}`);
     out.push(`--${option.replace(/_/g, "-")}`);
     if (value !== undefined) out.push(value);

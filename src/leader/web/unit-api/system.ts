@@ -127,7 +127,7 @@ export function unitSystemRoutes(ctx: WebContext): Router {
 }
 
 /** Relative paths are taken from `$DOT_PIOREACTOR`; anything resolving outside it (or the root itself) is refused. */
-function confinedToDot(dot: string, filepath: string): string {
+export function confinedToDot(dot: string, filepath: string): string {
   const refused = () =>
     forbidden("Access to this path is not allowed", {
       cause: "Requested path is outside the .pioreactor directory.",
