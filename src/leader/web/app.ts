@@ -9,6 +9,7 @@ import { configRoutes } from "./api/config";
 import { datasetRoutes, exportsDirOf } from "./api/datasets";
 import { localDescriptorRoutes, workerDescriptorRoutes } from "./api/descriptors";
 import { experimentRoutes } from "./api/experiments";
+import { inventoryRoutes } from "./api/inventory";
 import { jobRoutes } from "./api/jobs";
 import { logRoutes } from "./api/logs";
 import { modelRoutes } from "./api/models";
@@ -65,6 +66,8 @@ function leaderApi(ctx: WebContext): Router {
   api.use(workerDescriptorRoutes(ctx));
   api.use(jobRoutes(ctx));
   api.use(modelRoutes(ctx));
+  // Before workerRoutes: `/workers/discover` is not a worker named "discover".
+  api.use(inventoryRoutes(ctx));
   api.use(workerRoutes(ctx));
   api.use(logRoutes(ctx));
   api.use(timeSeriesRoutes(ctx));

@@ -70,6 +70,10 @@ export interface WebDeps {
   system?: SystemPort;
   /** Installed plugins and (un)installs (default: npm into `$DOT_PIOREACTOR/plugins`). */
   plugins?: PluginManager;
+  /** Workers answering mDNS on the network (default: browse `_pio-worker._tcp` until 3 s pass without a new one). */
+  discoverWorkers?: () => Promise<Array<{ hostname: string; ipv4Address: string }>>;
+  /** The `pio` command that provisions workers (`pio workers add`; default `pio` on PATH). */
+  pioExecutable?: string;
   /** Where dataset exports are written and served from as `/exports/<file>` (default `$DOT_PIOREACTOR/exports`; the original's is `$RUN_PIOREACTOR/exports`). */
   exportsDir?: string;
   /** Where unexpected server errors are reported (default: stderr). */

@@ -184,3 +184,32 @@ describe("leader fan-outs: /api/units/<u>/system/*, POST /api/system/utc_clock",
     expect(result.leader).toMatchObject({ ok: true, value: { version: expect.any(String) } });
   });
 });
+
+describe("web server restart and repair", () => {
+  let h: Harness;
+  let sys: RecordingSystem;
+  beforeAll(async () => {
+    sys = recordingSystem(true);
+    h = await startHarness({ system: sys });
+  });
+  afterAll(() => h.close());
+
+  test("POST /unit_api/system/web_server/restart restarts the web target on the leader, at most once per 15 s", async () => {
+    const r = await h.request("POST", "/unit_api/system/web_server/restart");
+    expect(r.status).toBe(202);
+    expect((await taskResult(h, r.json.result_url_path)).result).toBe(true);
+    expect(sys.commands).toEqual([["sudo", "systemctl", "restart", "pioreactor-web.target"]]);
+    const again = await h.request("PATCH", "/unit_api/system/web_server/restart");
+    expect((await taskResult(h, again.json.result_url_path)).status).toBe("failed");
+    expect(sys.commands).toHaveLength(1);
+  });
+
+  test("repair is not implemented: 501 on the unit, a per-unit failure in the leader's FanoutMap", async () => {
+    const unit = await h.request("POST", "/unit_api/system/repair");
+    expect(unit.status).toBe(501);
+    expect(unit.json.error).toBe("Repair is not implemented on this unit.");
+    const r = await h.request("POST", "/api/units/leader/system/repair");
+    const result = (await taskResult(h, r.json.result_url_path)).result;
+    expect(result.leader).toMatchObject({ ok: false, status_code: 501, error: { kind: "http_error", message: "Repair is not implemented on this unit." } });
+  });
+});

@@ -23,6 +23,7 @@ export function systemRoutes(ctx: WebContext): Router {
   };
   r.post("/units/:unit/system/reboot", postToUnits("/unit_api/system/reboot"));
   r.post("/units/:unit/system/shutdown", postToUnits("/unit_api/system/shutdown"));
+  r.post("/units/:unit/system/repair", postToUnits("/unit_api/system/repair"));
 
   const getFromUnits = (endpoint: string) => async (req: Request, res: Response) => {
     const units = await targetUnits(ctx, param(req.params.unit));

@@ -12,7 +12,7 @@ import { type Request, type Response, Router } from "express";
 import { UNIVERSAL_EXPERIMENT } from "../../../pubsub/topics";
 import { isoMillis } from "../cluster";
 import type { WebContext } from "../deps";
-import { badRequest, forbidden, notFound } from "../http-errors";
+import { badRequest, forbidden, HttpError, notFound } from "../http-errors";
 import { cacheFor, param } from "../http-util";
 import { decodeBody } from "../request-body";
 import { processSystemPort, type SystemPort } from "../system-port";
@@ -101,6 +101,30 @@ export function unitSystemAdminRoutes(ctx: WebContext): Router {
     if (!ctx.isLeader) throw forbidden("This endpoint is only available on the leader.");
     cacheFor(res, 0).json({ service: "pio serve", state: "ready", raw_status: "pio serve=active" });
   });
+
+  /** Restarts the web server's systemd target (leader only), as the original's Leader page button. */
+  const restartWebServer = (_req: Request, res: Response) => {
+    if (!ctx.isLeader) throw forbidden("This endpoint is only available on the leader.");
+    if (locks.isLocked("web-restart-lock")) return sendLocked(res, "web-restart-lock");
+    requirePi("restart the web server");
+    const work = locks.hold("web-restart-lock", async () => {
+      locks.rateLimit("web-restart", POWER_RATE_LIMIT_MS);
+      return runCommand("sudo", ["systemctl", "restart", "pioreactor-web.target"]);
+    });
+    res.status(202).json(ctx.tasks.submit(work));
+  };
+  r.post("/system/web_server/restart", restartWebServer);
+  r.patch("/system/web_server/restart", restartWebServer);
+
+  /** `pio repair` (file permissions of a Python install) has no counterpart here. */
+  const repair = () => {
+    throw new HttpError(501, "Repair is not implemented on this unit.", {
+      cause: "`pio repair` fixes a Python install's file permissions; this unit runs pioreactor-ts.",
+      remediation: "Check ownership of $DOT_PIOREACTOR (pioreactor:www-data, group-writable) by hand.",
+    });
+  };
+  r.post("/system/repair", repair);
+  r.patch("/system/repair", repair);
 
   const power = (action: "reboot" | "shutdown") => (_req: Request, res: Response) => {
     if (locks.isLocked("power-lock")) return sendLocked(res, "power-lock");
