@@ -2,6 +2,7 @@
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
+import { readZip } from "../../../src/leader/export/zip-reader";
 import { type Harness, startHarness, taskResult } from "./harness";
 
 const OD_CAL = `calibration_type: od
@@ -177,5 +178,20 @@ describe("calibrations and estimators", () => {
     const sessions = await h.request("POST", "/api/workers/unit1/calibrations/sessions", { target_device: "od90", protocol_name: "standards" });
     expect(sessions.status).toBe(501);
     expect(sessions.json.error).toBe("Calibration sessions are not implemented in this cluster.");
+  });
+
+  test("zipped calibrations: the unit's YAML files, and the leader's merge under <worker>/", async () => {
+    const unit = await fetch(`${h.url}/unit_api/zipped_calibrations`);
+    expect(unit.status).toBe(200);
+    expect(unit.headers.get("content-type")).toBe("application/zip");
+    expect(unit.headers.get("content-disposition")).toContain("leader_calibrations.zip");
+    const entries = readZip(Buffer.from(await unit.arrayBuffer()));
+    expect(entries.map((e) => e.name)).toEqual(["media_pump/media-1.yaml", "od90/od90-2026.yaml"]);
+    expect(entries[1].data.toString("utf8")).toBe(OD_CAL);
+
+    const merged = await fetch(`${h.url}/api/workers/$broadcast/zipped_calibrations`);
+    expect(merged.headers.get("content-disposition")).toContain("calibration_yamls.zip");
+    expect(readZip(Buffer.from(await merged.arrayBuffer())).map((e) => e.name)).toEqual(["unit1/media_pump/media-1.yaml", "unit1/od90/od90-2026.yaml"]);
+    expect((await fetch(`${h.url}/api/workers/ghost/zipped_calibrations`)).status).toBe(400);
   });
 });

@@ -8,10 +8,13 @@ import type { WebContext } from "../deps";
 import { HttpError } from "../http-errors";
 import { param } from "../http-util";
 import type { HttpMethod } from "../fanout";
+import { mergeUnitArchives } from "../calibration-zip";
 import { decodeCalibrationUpload, requireStorageComponent } from "../unit-api/calibrations";
 import { targetWorkers } from "./targets";
 
 const enc = encodeURIComponent;
+/** The original waits up to 60 s for the workers' archives. */
+const ZIP_TIMEOUT_MS = 60_000;
 
 export function calibrationRoutes(ctx: WebContext): Router {
   const r = Router();
@@ -50,6 +53,35 @@ export function calibrationRoutes(ctx: WebContext): Router {
     r.patch(`/workers/:unit/active_${folder}/:device/:name`, forward("PATCH", (req) => `/unit_api/active_${folder}/${device(req)}/${named(req, nameField)}`));
     r.delete(`/workers/:unit/active_${folder}/:device`, forward("DELETE", (req) => `/unit_api/active_${folder}/${device(req)}`));
   }
+
+  /** Every targeted worker's calibrations in one ZIP (`<worker>/<device>/<name>.yaml`); units that do not answer are left out. */
+  r.get("/workers/:unit/zipped_calibrations", async (req, res) => {
+    const workers = await targetWorkers(ctx, param(req.params.unit));
+    const key = ctx.config().get("ui_basic_auth", "api_key");
+    const archives = await Promise.all(
+      workers.map(async (unit) => {
+        try {
+          const response = await ctx.fetch(`${ctx.fanout.baseUrl(unit)}/unit_api/zipped_calibrations`, {
+            headers: key ? { Authorization: `Basic ${key}` } : {},
+            signal: AbortSignal.timeout(ZIP_TIMEOUT_MS),
+          });
+          return response.ok ? { unit, zip: Buffer.from(await response.arrayBuffer()) } : undefined;
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+    let merged: Buffer;
+    try {
+      merged = await mergeUnitArchives(
+        archives.filter((a) => a !== undefined),
+        () => new Date(ctx.clock.now()),
+      );
+    } catch (e) {
+      throw new HttpError(502, "A worker sent an unreadable calibration archive.", { cause: (e as Error).message, remediation: "Retry, or fetch each worker's archive on its own." });
+    }
+    res.type("application/zip").attachment("calibration_yamls.zip").send(merged);
+  });
 
   r.post(
     "/workers/:unit/calibrations/:device",

@@ -12,6 +12,7 @@ import { writeFileAtomicSync } from "../../../config/atomic-write";
 import type { KeyValueCache } from "../../../jobs/local-storage";
 import { UNIVERSAL_EXPERIMENT } from "../../../pubsub/topics";
 import { CalibrationDataError, checkCalibrationYaml, readArtifactYaml } from "../calibration-schema";
+import { zipDirectoryYaml } from "../calibration-zip";
 import type { WebContext } from "../deps";
 import { badRequest, HttpError, notFound } from "../http-errors";
 import { cacheFor, param } from "../http-util";
@@ -97,6 +98,18 @@ export function unitCalibrationRoutes(ctx: WebContext): Router {
           .map((d) => d.name)
           .sort()
       : [];
+
+  r.get("/zipped_calibrations", async (_req, res) => {
+    const dir = root("calibration");
+    if (!fs.existsSync(dir)) {
+      throw notFound("Calibration directory does not exist.", {
+        cause: "Calibration storage directory is missing on disk.",
+        remediation: "Create the calibration directory or restore from backup.",
+      });
+    }
+    const zip = await zipDirectoryYaml(dir, () => new Date(ctx.clock.now()));
+    res.type("application/zip").attachment(`${ctx.unitName}_calibrations.zip`).send(zip);
+  });
 
   /** Protocols run as guided sessions in the original's Python helpers; none are implemented here. */
   r.get("/calibration_protocols", (_req, res) => {
