@@ -178,6 +178,14 @@ describe("leader fan-outs: /api/units/<u>/system/*, POST /api/system/utc_clock",
     expect((await h.request("POST", "/api/units/ghost/system/reboot")).status).toBe(400);
   });
 
+  test("GET /api/units/<u>/usb proxies one unit's USB status; $broadcast is refused", async () => {
+    const r = await h.request("GET", "/api/units/leader/usb");
+    expect((await taskResult(h, r.json.result_url_path)).result.leader).toEqual({ ok: true, unit: "leader", value: { status: "absent", partitions: [], active_mount: null } });
+    const all = await h.request("GET", "/api/units/$broadcast/usb");
+    expect(all.status).toBe(400);
+    expect(all.json.error).toBe("USB operations target one Pioreactor at a time.");
+  });
+
   test("GET /api/units/<u>/versions/app", async () => {
     const r = await h.request("GET", "/api/units/leader/versions/app");
     const result = (await taskResult(h, r.json.result_url_path)).result;

@@ -1,12 +1,13 @@
 /**
  * Cluster-wide system actions on the leader: power (`/api/units/<u>/system/{reboot,shutdown}`),
- * clocks (`GET /api/units/<u>/system/utc_clock`, `POST /api/system/utc_clock`) and app versions.
+ * clocks (`GET /api/units/<u>/system/utc_clock`, `POST /api/system/utc_clock`), app versions and USB status.
  * Each fans out to the units' `/unit_api` and answers TaskAccepted with a FanoutMap result.
  */
 import { type Request, type Response, Router } from "express";
 import { leaderHostnameOf } from "../cluster";
 import type { WebContext } from "../deps";
-import { HttpError } from "../http-errors";
+import { UNIVERSAL_IDENTIFIER } from "../../../pubsub/topics";
+import { badRequest, HttpError } from "../http-errors";
 import { param } from "../http-util";
 import { decodeBody } from "../request-body";
 import { targetUnits, targetWorkers } from "./targets";
@@ -31,6 +32,18 @@ export function systemRoutes(ctx: WebContext): Router {
   };
   r.get("/units/:unit/system/utc_clock", getFromUnits("/unit_api/system/utc_clock"));
   r.get("/units/:unit/versions/app", getFromUnits("/unit_api/versions/app"));
+
+  /** USB state is local to one unit (the UI's UsbDriveCard for a worker). */
+  r.get("/units/:unit/usb", async (req, res) => {
+    if (param(req.params.unit) === UNIVERSAL_IDENTIFIER) {
+      throw badRequest("USB operations target one Pioreactor at a time.", {
+        cause: "USB state is local to the Pioreactor with the attached USB drive.",
+        remediation: "Choose a specific Pioreactor unit.",
+      });
+    }
+    const units = await targetUnits(ctx, param(req.params.unit));
+    res.status(202).json(ctx.tasks.submit(() => ctx.fanout.multicast("GET", "/unit_api/usb", units)));
+  });
 
   /** The leader's clock first (waiting for it), then every worker re-syncs from the leader. */
   r.post("/system/utc_clock", async (req, res) => {
