@@ -130,7 +130,7 @@ describe("pios cp, rm, update, plugins", () => {
     fs.writeFileSync(path.join(workers[0].dot, "DISALLOW_UI_UPLOADS"), "");
     fs.writeFileSync(path.join(h.dot, "other.txt"), "x");
     expect(await pios("cp", path.join(h.dot, "other.txt"), "--units", "w1", "--units", "w2", "-y")).toBe(1);
-    expect(err).toEqual(["Error occurred copying to w1: HTTP 403. DISALLOW_UI_UPLOADS is present. Cause: File uploads are disabled on this unit.. Remediation: Remove DISALLOW_UI_UPLOADS or copy the file over SSH."]);
+    expect(err).toEqual(["Error occurred copying to w1: HTTP 403. DISALLOW_UI_UPLOADS is present. Cause: File uploads are disabled on this unit. Remediation: Remove DISALLOW_UI_UPLOADS or copy the file over SSH."]);
     expect(fs.existsSync(path.join(workers[0].dot, "other.txt"))).toBe(false);
     expect(fs.existsSync(path.join(workers[1].dot, "other.txt"))).toBe(true);
   });
@@ -170,7 +170,7 @@ describe("pios cp, rm, update, plugins", () => {
     expect(workers[0].system.commands.at(-1)?.[1]).toBe("uninstall");
     expect(workers[1].system.commands).toEqual([]);
     expect(err).toEqual([
-      "Unable to uninstall plugin on w2 at 127.0.0.3 due to server error: HTTP 403. DISALLOW_UI_INSTALLS is present. Cause: Plugin installs are disabled on this unit.. Remediation: Remove DISALLOW_UI_INSTALLS or install via SSH.",
+      "Unable to uninstall plugin on w2 at 127.0.0.3 due to server error: HTTP 403. DISALLOW_UI_INSTALLS is present. Cause: Plugin installs are disabled on this unit. Remediation: Remove DISALLOW_UI_INSTALLS or install via SSH.",
     ]);
 
     workers[0].system.exitCode = 1;

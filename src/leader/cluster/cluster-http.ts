@@ -101,5 +101,6 @@ export function summarizeErrorReply(reply: HttpReply): string {
   } else if (reply.text.trim()) {
     parts.push(reply.text.trim().slice(0, 200));
   }
-  return parts.join(". ");
+  // Causes usually end in their own period; joining with ". " must not double it.
+  return parts.map((part, i) => (i < parts.length - 1 ? part.replace(/\.+$/, "") : part)).join(". ");
 }

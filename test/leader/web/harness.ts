@@ -16,6 +16,7 @@ import { migrateToLatest } from "../../../src/leader/db/migrate";
 import { openDatabase } from "../../../src/leader/db/open";
 import { createApp } from "../../../src/leader/web/app";
 import type { WebContext, WebDeps } from "../../../src/leader/web/deps";
+import { recordingSystem } from "./recording-system";
 import type { JobLaunchRequest } from "../../../src/leader/web/job-launcher";
 import { RegistryJobStopper } from "../../../src/leader/web/job-stopper";
 import type { ProfileRunner } from "../../../src/leader/web/profile-runner";
@@ -144,6 +145,8 @@ export async function startHarness(overrides: Partial<WebDeps> = {}, configText 
     fetch,
     unitBaseUrl: () => baseUrl,
     reportError: () => {},
+    // Never the real system port: a power or clock route must not reboot the machine running tests.
+    system: recordingSystem(false),
     ...overrides,
   });
   const server = await startServer(app, { port: 0, host: "127.0.0.1", broker });
