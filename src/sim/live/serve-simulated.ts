@@ -1,0 +1,101 @@
+/**
+ * What `pio serve --simulate` adds to the leader's server: N simulated workers, registered in the
+ * leader database and assigned to the current experiment (so the UI lists them), their jobs on
+ * the real broker, the streaming job filling the database, and each unit's `/unit_api` mounted on
+ * the same web server. `unitBaseUrl` tells the leader's fan-out where each unit answers.
+ */
+import type { Router } from "express";
+import type { Knex } from "knex";
+import type { ConfigReader } from "../../config/types";
+import { latestExperimentName } from "../../leader/web/api/experiments";
+import { unitBaseUrlFromConfig } from "../../leader/web/fanout";
+import type { MqttConnectionOptions } from "../../pubsub/client";
+import type { PubSubClient } from "../../pubsub/types";
+import type { Clock } from "../../util/clock";
+import type { SimUnit } from "../sim-unit";
+import { type LiveCluster, startLiveCluster } from "./live-cluster";
+import type { LiveSimulationOptions } from "./options";
+import { SimulatedTimeServerClock } from "./server-clock";
+import { simUnitApis, simUnitPathPrefix } from "./unit-apis";
+
+/** The experiment the simulated units join when the database has none yet. */
+export const DEFAULT_SIM_EXPERIMENT = "simulation";
+
+export interface SimulatedWorkersSetup {
+  options: LiveSimulationOptions;
+  leader: string;
+  db: Knex;
+  /** The leader's SQLite file (absolute). */
+  databaseFile: string;
+  mqtt: MqttConnectionOptions;
+  dotPioreactor: string;
+  config: () => ConfigReader;
+  /** Real time: the web server's waits. */
+  clock: Clock;
+  publisher: Pick<PubSubClient, "publish">;
+  fetch: typeof fetch;
+  testing?: boolean;
+}
+
+export interface SimulatedWorkers {
+  units: ReadonlyMap<string, SimUnit>;
+  experiment: string;
+  live: LiveCluster;
+  /** For the web server: the simulation's time, real waits (see server-clock.ts). */
+  serverClock: Clock;
+  /** Each unit's `/unit_api`, to mount at the root of the leader's server. */
+  router: Router;
+  /** Must be called once the server listens, with its own base URL. */
+  setServerUrl(url: string): void;
+  /** Where a unit's `/unit_api` answers: a simulated unit and the leader on this server, others as configured. */
+  unitBaseUrl(unit: string): string;
+  close(): Promise<void>;
+}
+
+export async function startSimulatedWorkers(s: SimulatedWorkersSetup): Promise<SimulatedWorkers> {
+  if (s.options.units.includes(s.leader)) {
+    throw new Error(`Invalid value for '--units': '${s.leader}' is the leader's name ([cluster.topology] leader_hostname); pick another.`);
+  }
+  const experiment = (await latestExperimentName(s.db)) ?? DEFAULT_SIM_EXPERIMENT;
+  const live = await startLiveCluster({
+    units: s.options.units,
+    experiment,
+    leader: s.leader,
+    speed: s.options.speed,
+    seed: s.options.seed,
+    databaseFile: s.databaseFile,
+    mqtt: s.mqtt,
+  });
+  const units = live.cluster.units;
+  const serverClock = new SimulatedTimeServerClock(live.clock, s.clock);
+  let serverUrl: string | undefined;
+  const unitBaseUrl = (unit: string): string => {
+    if (serverUrl === undefined) throw new Error("The simulated units' server is not listening yet.");
+    if (unit === s.leader) return serverUrl;
+    if (units.has(unit)) return `${serverUrl}${simUnitPathPrefix(unit)}`;
+    return unitBaseUrlFromConfig(s.config(), unit);
+  };
+  const router = simUnitApis({
+    units,
+    dotPioreactor: s.dotPioreactor,
+    config: s.config,
+    clock: serverClock,
+    mqtt: s.publisher,
+    fetch: s.fetch,
+    unitBaseUrl,
+    currentExperiment: () => experiment,
+    testing: s.testing,
+  });
+  return {
+    units,
+    experiment,
+    live,
+    serverClock,
+    router,
+    setServerUrl(url) {
+      serverUrl = url;
+    },
+    unitBaseUrl,
+    close: () => live.close(),
+  };
+}
