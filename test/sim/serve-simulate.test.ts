@@ -96,6 +96,8 @@ describe("pio serve --simulate", () => {
         `database=${path.join(dir, "db.sqlite")}`,
         `temporary_cache=${path.join(dir, "cache.sqlite")}`,
         `persistent_cache=${path.join(dir, "persistent.sqlite")}`,
+        "[stirring.config]",
+        "initial_target_rpm=321",
         "",
       ].join("\n"),
     );
@@ -110,7 +112,7 @@ describe("pio serve --simulate", () => {
     });
     // The UI's path: MQTT over WebSocket on [mqtt] broker_ws_port.
     ui = await connectMqtt({ url: `ws://127.0.0.1:${wsPort}/mqtt`, username: "pioreactor", password: "raspberry", clientIdBase: "ui-test" });
-    await ui.subscribe("pioreactor/sim-a/#", (m) => seen.push(m), { qos: 1 });
+    await ui.subscribe("pioreactor/#", (m) => seen.push(m), { qos: 1 });
   });
 
   afterAll(async () => {
@@ -180,12 +182,32 @@ describe("pio serve --simulate", () => {
     expect(unknown.result["sim-b"].error.message).toMatch(/no_such_job/);
   });
 
+  test("a simulated unit's jobs read its config.ini and unit_config.ini at every start, as `pio run` does", async () => {
+    const base = handle.server.url;
+    const exp = handle.simulated?.experiment as string;
+    const topic = `pioreactor/sim-b/${exp}/stirring/target_rpm`;
+    const first = await runTask(base, "POST", `/api/workers/sim-b/jobs/run/job_name/stirring/experiments/${exp}`, {});
+    expect(first.result["sim-b"].ok).toBe(true);
+    await waitForPayload(topic, (p) => Number(p) === 321);
+
+    const saved = await http("POST", `${handle.simulated?.unitBaseUrl("sim-b")}/unit_api/config/specific`, { code: "[stirring.config]\ninitial_target_rpm=234\n" });
+    expect(saved.status).toBe(200);
+    await http("POST", `${base}/api/workers/sim-b/jobs/stop/job_name/stirring/experiments/${exp}`);
+    await waitForPayload(`pioreactor/sim-b/${exp}/stirring/$state`, (p) => p === "disconnected");
+    const second = await runTask(base, "POST", `/api/workers/sim-b/jobs/run/job_name/stirring/experiments/${exp}`, {});
+    expect(second.result["sim-b"].ok).toBe(true);
+    await waitForPayload(topic, (p) => Number(p) === 234);
+    // The leader's own unit_config.ini is not the simulated unit's.
+    expect(fs.existsSync(path.join(dir, "unit_config.ini"))).toBe(false);
+  });
+
   test("closing stops every simulated job cleanly: retained $state disconnected", async () => {
     const exp = handle.simulated?.experiment as string;
     await waitForPayload(`pioreactor/sim-a/${exp}/od_reading/$state`, (p) => p === "ready");
     await handle.close();
     await waitForPayload(`pioreactor/sim-a/${exp}/od_reading/$state`, (p) => p === "disconnected");
     await waitForPayload("pioreactor/sim-a/$experiment/monitor/$state", (p) => p === "disconnected");
+    await waitForPayload(`pioreactor/sim-b/${exp}/stirring/$state`, (p) => p === "disconnected");
     handle = undefined as unknown as ServeHandle;
   });
 });

@@ -8,7 +8,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import express, { type Router } from "express";
+import type { ConfigOverride } from "../../config/layered";
 import type { ConfigReader } from "../../config/types";
+import { renderMergedConfig } from "../../leader/web/api/config";
 import { createApp } from "../../leader/web/app";
 import type { PubSubClient } from "../../pubsub/types";
 import type { Clock } from "../../util/clock";
@@ -50,14 +52,27 @@ function unitDotPioreactor(leaderDot: string, unit: string): string {
   return dir;
 }
 
+/**
+ * Every key of a unit's merged config as overrides. Values are already interpolated, so a literal
+ * `%` is escaped again for the second interpolation the overrides get.
+ */
+export function mergedConfigAsOverrides(dotPioreactor: string): ConfigOverride[] {
+  const out: ConfigOverride[] = [];
+  for (const [section, items] of Object.entries(renderMergedConfig(dotPioreactor))) {
+    for (const [key, value] of Object.entries(items)) out.push([section, key, value === null ? null : value.replace(/%/g, "%%")]);
+  }
+  return out;
+}
+
 export function simUnitApis(deps: SimUnitApisDeps): Router {
   const router = express.Router();
   for (const [name, unit] of deps.units) {
-    const jobLauncher = new SimUnitJobLauncher({ unit, currentExperiment: deps.currentExperiment });
+    const dot = unitDotPioreactor(deps.dotPioreactor, name);
+    const jobLauncher = new SimUnitJobLauncher({ unit, currentExperiment: deps.currentExperiment, unitConfig: () => mergedConfigAsOverrides(dot) });
     const { app } = createApp({
       unitName: name,
       isLeader: false,
-      dotPioreactor: unitDotPioreactor(deps.dotPioreactor, name),
+      dotPioreactor: dot,
       config: deps.config,
       clock: deps.clock,
       mqtt: deps.mqtt,
