@@ -9,6 +9,8 @@ import os from "node:os";
 import path from "node:path";
 import { Command } from "commander";
 import { runProgram } from "../../src/cli/main";
+import { migrateToLatest } from "../../src/leader/db/migrate";
+import { openDatabase } from "../../src/leader/db/open";
 import { registerServeCommand } from "../../src/cli/serve-cmd";
 import { type ServeHandle, serve } from "../../src/leader/web/serve";
 import { connectMqtt, type MqttPubSubClient } from "../../src/pubsub/client";
@@ -62,6 +64,7 @@ describe("pio serve --simulate", () => {
   let ui: MqttPubSubClient;
   const seen: MqttMessage[] = [];
   let wsPort: number;
+  const logged: string[] = [];
 
   const lastPayload = (topic: string) => {
     for (let i = seen.length - 1; i >= 0; i--) if (seen[i].topic === topic) return seen[i].payload.toString();
@@ -101,6 +104,12 @@ describe("pio serve --simulate", () => {
         "",
       ].join("\n"),
     );
+    // A unit an earlier `--simulate` run had, and this one has not: it must leave the inventory.
+    const db = openDatabase({ client: "sqlite", filename: path.join(dir, "db.sqlite") });
+    await migrateToLatest(db);
+    await db("workers").insert({ pioreactor_unit: "sim-old", added_at: "2026-01-01T00:00:00.000Z", is_active: 1 });
+    await db.destroy();
+    fs.mkdirSync(path.join(dir, "simulated", "sim-old"), { recursive: true });
     // --speed 20: od_reading's 5 s interval and stirring's start-up take a quarter second.
     handle = await serve({
       env: { DOT_PIOREACTOR: dir, PIO_EXECUTABLE: "/bin/false" },
@@ -109,6 +118,7 @@ describe("pio serve --simulate", () => {
       port: 0,
       host: "127.0.0.1",
       simulate: { units: ["sim-a", "sim-b"], speed: 20, seed: 3 },
+      log: (line) => logged.push(line),
     });
     // The UI's path: MQTT over WebSocket on [mqtt] broker_ws_port.
     ui = await connectMqtt({ url: `ws://127.0.0.1:${wsPort}/mqtt`, username: "pioreactor", password: "raspberry", clientIdBase: "ui-test" });
@@ -130,6 +140,7 @@ describe("pio serve --simulate", () => {
       ["sim-a", 1],
       ["sim-b", 1],
     ]);
+    expect(logged).toContain("Removed the earlier simulated worker(s) sim-old from the inventory.");
     const latest = await http("GET", `${handle.server.url}/api/experiments/latest`);
     expect(latest.json.experiment).toBe(handle.simulated?.experiment);
     const assigned = await http("GET", `${handle.server.url}/api/experiments/${latest.json.experiment}/workers`);
@@ -199,6 +210,12 @@ describe("pio serve --simulate", () => {
     await waitForPayload(topic, (p) => Number(p) === 234);
     // The leader's own unit_config.ini is not the simulated unit's.
     expect(fs.existsSync(path.join(dir, "unit_config.ini"))).toBe(false);
+
+    // A config.ini saved in the UI is copied to every simulated unit, as to a worker.
+    const shared = fs.readFileSync(path.join(dir, "config.ini"), "utf8").replace("initial_target_rpm=321", "initial_target_rpm=345");
+    const synced = await http("PATCH", `${base}/api/config/shared`, { code: shared });
+    expect(synced.status).toBe(200);
+    for (const unit of ["sim-a", "sim-b"]) expect(fs.readFileSync(path.join(dir, "simulated", unit, "config.ini"), "utf8")).toContain("initial_target_rpm=345");
   });
 
   test("closing stops every simulated job cleanly: retained $state disconnected", async () => {
@@ -234,6 +251,34 @@ describe("pio serve --simulate flags", () => {
       process.stderr.write = write;
     }
   }
+
+  test("without a config.ini, --simulate writes the development config to $DOT_PIOREACTOR and serves from it", async () => {
+    const dot = fs.mkdtempSync(path.join(os.tmpdir(), "pio-serve-sim-dev-"));
+    let seenEnv: NodeJS.ProcessEnv | undefined;
+    const lines: string[] = [];
+    const program = new Command("pio");
+    registerServeCommand(program, {
+      env: { DOT_PIOREACTOR: dot },
+      cwd: os.tmpdir(),
+      clock: new RealClock(),
+      print: (l) => lines.push(l),
+      // Records what the real composition would be given, then stops before binding ports 1883 and 4999.
+      serve: (opts) => {
+        seenEnv = opts.env;
+        return Promise.reject(new Error("stopped before serving"));
+      },
+    });
+    try {
+      expect(await runProgram(program, ["node", "pio", "serve", "--simulate"])).toBe(1);
+      const config = fs.readFileSync(path.join(dot, "config.ini"), "utf8");
+      expect(config).toMatch(/^port=4999$/m);
+      expect(config).toContain(`database=${path.join(dot, "storage", "pioreactor.sqlite")}`);
+      expect(seenEnv?.DOT_PIOREACTOR).toBe(dot);
+      expect(lines).toContain(`No config.ini at ${path.join(dot, "config.ini")}: using the development config in ${dot}.`);
+    } finally {
+      fs.rmSync(dot, { recursive: true, force: true });
+    }
+  });
 
   test.each([
     [["--simulate", "--speed", "0"], /'--speed': '0' is not a positive number/],

@@ -188,6 +188,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
         publisher: mqtt,
         fetch,
         testing: isTesting(opts.env),
+        log,
       });
       const s = simulated;
       cleanups.push(() => s.close());

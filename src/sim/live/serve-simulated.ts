@@ -4,6 +4,8 @@
  * the real broker, the streaming job filling the database, and each unit's `/unit_api` mounted on
  * the same web server. `unitBaseUrl` tells the leader's fan-out where each unit answers.
  */
+import fs from "node:fs";
+import path from "node:path";
 import type { Router } from "express";
 import type { Knex } from "knex";
 import type { ConfigReader } from "../../config/types";
@@ -21,6 +23,22 @@ import { simUnitApis, simUnitPathPrefix } from "./unit-apis";
 /** The experiment the simulated units join when the database has none yet. */
 export const DEFAULT_SIM_EXPERIMENT = "simulation";
 
+/**
+ * Units simulated by an earlier `pio serve --simulate` (they have a folder under
+ * `$DOT_PIOREACTOR/simulated/`) but not by this one leave the inventory, as `DELETE
+ * /api/workers/<unit>` would: otherwise the UI lists them as unreachable and every config save
+ * fails trying to copy config.ini to them. Their readings and folders stay.
+ */
+export async function forgetEarlierSimulatedUnits(db: Knex, dotPioreactor: string, current: readonly string[]): Promise<string[]> {
+  const dir = path.join(dotPioreactor, "simulated");
+  if (!fs.existsSync(dir)) return [];
+  const earlier = fs.readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory() && !current.includes(d.name)).map((d) => d.name);
+  if (earlier.length === 0) return [];
+  const registered: string[] = (await db("workers").whereIn("pioreactor_unit", earlier).select("pioreactor_unit")).map((r: { pioreactor_unit: string }) => r.pioreactor_unit);
+  if (registered.length > 0) await db("workers").whereIn("pioreactor_unit", registered).delete();
+  return registered.sort();
+}
+
 export interface SimulatedWorkersSetup {
   options: LiveSimulationOptions;
   leader: string;
@@ -35,6 +53,7 @@ export interface SimulatedWorkersSetup {
   publisher: Pick<PubSubClient, "publish">;
   fetch: typeof fetch;
   testing?: boolean;
+  log?: (line: string) => void;
 }
 
 export interface SimulatedWorkers {
@@ -56,6 +75,8 @@ export async function startSimulatedWorkers(s: SimulatedWorkersSetup): Promise<S
   if (s.options.units.includes(s.leader)) {
     throw new Error(`Invalid value for '--units': '${s.leader}' is the leader's name ([cluster.topology] leader_hostname); pick another.`);
   }
+  const forgotten = await forgetEarlierSimulatedUnits(s.db, s.dotPioreactor, s.options.units);
+  if (forgotten.length > 0) s.log?.(`Removed the earlier simulated worker(s) ${forgotten.join(", ")} from the inventory.`);
   const experiment = (await latestExperimentName(s.db)) ?? DEFAULT_SIM_EXPERIMENT;
   const live = await startLiveCluster({
     units: s.options.units,
