@@ -134,6 +134,10 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
       if (applied.length > 0) log(`Applied ${applied.length} database migration(s).`);
     }
 
+    if (opts.simulate && !databaseFile) {
+      throw new Error("pio serve --simulate needs the leader's SQLite database: set [storage] database (not database_url) in config.ini.");
+    }
+
     let broker: EmbeddedBroker | undefined;
     const mqttOptions = mqttOptionsFromConfig(config, opts.env);
     if (opts.simulate) {
@@ -173,8 +177,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     const pioCommand = opts.env.PIO_EXECUTABLE ? [opts.env.PIO_EXECUTABLE] : [process.execPath, opts.pioScript ?? process.argv[1]];
     const jobLauncher = new PioProcessLauncher({ pioCommand, serverEnv: opts.env, clock: opts.clock, cwd: opts.cwd });
     let simulated: SimulatedWorkers | undefined;
-    if (opts.simulate) {
-      if (!db || !databaseFile) throw new Error("pio serve --simulate needs the leader's SQLite database: set [storage] database (not database_url) in config.ini.");
+    if (opts.simulate && db && databaseFile) {
       const { startSimulatedWorkers } = require("../../sim/live/serve-simulated") as typeof import("../../sim/live/serve-simulated");
       simulated = await startSimulatedWorkers({
         options: opts.simulate,
