@@ -8,8 +8,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { type EmbeddedBroker, startEmbeddedBroker } from "../../src/pubsub/broker";
-import { connectMqtt } from "../../src/pubsub/client";
+import { connectTestClient, uniqueSuffix, withBrokers } from "../helpers/broker";
 
 jest.setTimeout(60_000);
 
@@ -28,7 +27,7 @@ function freePort(): Promise<number> {
 
 /** The retained payload of `topic`, or undefined when none arrives within a second. */
 async function retained(url: string, topic: string): Promise<string | undefined> {
-  const client = await connectMqtt({ url, clientIdBase: "retained-check" });
+  const client = await connectTestClient(url, { clientIdBase: "retained-check" });
   try {
     return await new Promise<string | undefined>((resolve) => {
       const timer = setTimeout(() => resolve(undefined), 1000);
@@ -42,27 +41,30 @@ async function retained(url: string, topic: string): Promise<string | undefined>
   }
 }
 
-describe("pio serve --simulate as a process", () => {
-  let broker: EmbeddedBroker;
+for (const broker of withBrokers()) {
+describe(`pio serve --simulate as a process, on the ${broker.name} broker`, () => {
   let dir: string;
-  beforeAll(async () => {
+  beforeAll(() => {
     if (!fs.existsSync(PIO)) throw new Error(`${PIO} is missing: run \`npm run build\` first (npm ci does it).`);
-    broker = await startEmbeddedBroker({ port: 0 });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "pio-serve-sim-proc-"));
   });
-  afterAll(async () => {
-    await broker.close();
+  afterAll(() => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
   test("uses the configured broker; SIGTERM leaves every job disconnected and exits 0", async () => {
     const webPort = await freePort();
+    const url = new URL(broker.url);
+    // A shared broker (Mosquitto in CI) sees other runs: names of our own.
+    const suffix = uniqueSuffix();
+    const leader = `leader-${suffix}`;
+    const unit = `tank-${suffix}`;
     fs.writeFileSync(
       path.join(dir, "config.ini"),
-      `[cluster.topology]\nleader_hostname=leader\nleader_address=127.0.0.1\n\n[mqtt]\nbroker_address=127.0.0.1\nbroker_port=${broker.port}\n\n` +
+      `[cluster.topology]\nleader_hostname=${leader}\nleader_address=127.0.0.1\n\n[mqtt]\nbroker_address=${url.hostname}\nbroker_port=${url.port}\n\n` +
         `[ui]\nport=${webPort}\n\n[storage]\ndatabase=${path.join(dir, "db.sqlite")}\ntemporary_cache=${path.join(dir, "cache.sqlite")}\npersistent_cache=${path.join(dir, "persistent.sqlite")}\n`,
     );
-    const child = spawn(process.execPath, [PIO, "serve", "--simulate", "--units", "tank1", "--speed", "10", "--host", "127.0.0.1"], {
+    const child = spawn(process.execPath, [PIO, "serve", "--simulate", "--units", unit, "--speed", "10", "--host", "127.0.0.1"], {
       env: { PATH: process.env.PATH, DOT_PIOREACTOR: dir },
       cwd: dir,
       stdio: ["ignore", "pipe", "pipe"],
@@ -78,15 +80,15 @@ describe("pio serve --simulate as a process", () => {
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     try {
       for (let i = 0; i < 300 && !stdout.includes("Serving /api"); i++) await new Promise((r) => setTimeout(r, 50));
-      expect(stdout).toContain(`Using the MQTT broker at mqtt://127.0.0.1:${broker.port}.`);
-      expect(stdout).toContain("Simulating tank1 in experiment simulation at 10× real time.");
+      expect(stdout).toContain(`Using the MQTT broker at mqtt://${url.hostname}:${url.port}.`);
+      expect(stdout).toContain(`Simulating ${unit} in experiment simulation at 10× real time.`);
 
       const base = `http://127.0.0.1:${webPort}`;
-      const run = await fetch(`${base}/api/workers/tank1/jobs/run/job_name/stirring/experiments/simulation`, { method: "POST", body: "{}" });
+      const run = await fetch(`${base}/api/workers/${unit}/jobs/run/job_name/stirring/experiments/simulation`, { method: "POST", body: "{}" });
       expect(run.status).toBe(202);
       let state: string | undefined;
       for (let i = 0; i < 100 && state !== "ready"; i++) {
-        state = await retained(broker.url, "pioreactor/tank1/simulation/stirring/$state");
+        state = await retained(broker.url, `pioreactor/${unit}/simulation/stirring/$state`);
         if (state !== "ready") await new Promise((r) => setTimeout(r, 100));
       }
       expect(state).toBe("ready");
@@ -95,8 +97,9 @@ describe("pio serve --simulate as a process", () => {
     }
     expect(await exited).toBe(0);
     expect(stderr).toBe("");
-    expect(await retained(broker.url, "pioreactor/tank1/simulation/stirring/$state")).toBe("disconnected");
-    expect(await retained(broker.url, "pioreactor/tank1/$experiment/monitor/$state")).toBe("disconnected");
-    expect(await retained(broker.url, "pioreactor/leader/$experiment/mqtt_to_db_streaming/$state")).toBe("disconnected");
+    expect(await retained(broker.url, `pioreactor/${unit}/simulation/stirring/$state`)).toBe("disconnected");
+    expect(await retained(broker.url, `pioreactor/${unit}/$experiment/monitor/$state`)).toBe("disconnected");
+    expect(await retained(broker.url, `pioreactor/${leader}/$experiment/mqtt_to_db_streaming/$state`)).toBe("disconnected");
   });
 });
+}
