@@ -68,6 +68,16 @@ function simulationOptions(o: ServeFlags): LiveSimulationOptions | undefined {
   }
 }
 
+/** A flag found bad only once the config is read (a `--units` name that is the leader's) is still a usage error. */
+async function asUsageError<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (e) {
+    if (e instanceof InvalidSimulationFlag) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
 /**
  * A simulation needs no Pi's config: when config.ini is missing (and GLOBAL_CONFIG does not name
  * one), a development config is written to `$DOT_PIOREACTOR`, else `./.pioreactor-dev`.
@@ -97,7 +107,7 @@ export function registerServeCommand(program: Command, deps: ServeCommandDeps): 
       const simulate = simulationOptions(o);
       const env = simulate ? simulationEnv(deps.env, deps.cwd, deps.print) : deps.env;
       const start = deps.serve ?? (require("../leader/web/serve") as typeof import("../leader/web/serve")).serve;
-      const handle = await start({
+      const handle = await asUsageError(start({
         env,
         cwd: deps.cwd,
         clock: deps.clock,
@@ -108,7 +118,7 @@ export function registerServeCommand(program: Command, deps: ServeCommandDeps): 
         profileRunner: deps.profileRunner,
         log: deps.print,
         simulate,
-      });
+      }));
       try {
         await (deps.untilStopped ?? untilSignal)();
       } finally {

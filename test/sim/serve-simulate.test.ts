@@ -280,6 +280,29 @@ describe("pio serve --simulate flags", () => {
     }
   });
 
+  test("a --units name that is the leader's is a usage error found once the config is read", async () => {
+    const dot = fs.mkdtempSync(path.join(os.tmpdir(), "pio-serve-sim-leader-"));
+    fs.writeFileSync(
+      path.join(dot, "config.ini"),
+      `[cluster.topology]\nleader_hostname=tank\n\n[storage]\ndatabase=${path.join(dot, "db.sqlite")}\n`,
+    );
+    const program = new Command("pio");
+    registerServeCommand(program, { env: { DOT_PIOREACTOR: dot }, cwd: dot, clock: new RealClock(), print: () => {} });
+    const write = process.stderr.write;
+    let stderr = "";
+    process.stderr.write = ((chunk: string) => {
+      stderr += chunk;
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      expect(await runProgram(program, ["node", "pio", "serve", "--simulate", "--units", "tank,tank2", "--port", "0"])).toBe(2);
+      expect(stderr).toContain("Invalid value for '--units': 'tank' is the leader's name ([cluster.topology] leader_hostname); pick another.");
+    } finally {
+      process.stderr.write = write;
+      fs.rmSync(dot, { recursive: true, force: true });
+    }
+  });
+
   test.each([
     [["--simulate", "--speed", "0"], /'--speed': '0' is not a positive number/],
     [["--simulate", "--speed", "fast"], /'--speed': 'fast'/],

@@ -20,7 +20,7 @@ import { JobRegistry } from "../../jobs/registry";
 import { type EmbeddedBroker, ensureBroker, isPortAnswering, startEmbeddedBroker } from "../../pubsub/broker";
 import { connectMqtt, mqttOptionsFromConfig } from "../../pubsub/client";
 import type { PubSubClient } from "../../pubsub/types";
-import type { LiveSimulationOptions } from "../../sim/live/options";
+import { type LiveSimulationOptions, refuseLeaderAsSimulatedUnit } from "../../sim/live/options";
 import type { SimulatedWorkers } from "../../sim/live/serve-simulated";
 import type { Clock } from "../../util/clock";
 import { migrateToLatest } from "../db/migrate";
@@ -116,6 +116,8 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
   // A simulated cluster's server is its leader, whatever this machine is called.
   const unit = opts.simulate ? leaderHostname(config) : unitName(opts.env, config);
   const isLeader = unit === leaderHostname(config);
+  // Before anything starts: a bad --units is a usage error, not a half-started cluster.
+  if (opts.simulate) refuseLeaderAsSimulatedUnit(opts.simulate.units, unit);
   const cleanups: Array<() => Promise<void> | void> = [];
   const close = async () => {
     for (const undo of cleanups.reverse()) await undo();

@@ -73,3 +73,10 @@ export function parseSeed(text: string | undefined): number {
 export function parseLiveSimulationFlags(flags: LiveSimulationFlags): LiveSimulationOptions {
   return { units: parseUnits(flags.units), speed: parseSpeed(flags.speed), seed: parseSeed(flags.seed) };
 }
+
+/** The leader cannot also be one of its simulated workers; known only once config.ini is read. */
+export function refuseLeaderAsSimulatedUnit(units: readonly string[], leader: string): void {
+  if (units.includes(leader)) {
+    throw new InvalidSimulationFlag(`Invalid value for '--units': '${leader}' is the leader's name ([cluster.topology] leader_hostname); pick another.`);
+  }
+}

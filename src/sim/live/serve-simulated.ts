@@ -16,7 +16,7 @@ import type { PubSubClient } from "../../pubsub/types";
 import type { Clock } from "../../util/clock";
 import type { SimUnit } from "../sim-unit";
 import { type LiveCluster, startLiveCluster } from "./live-cluster";
-import type { LiveSimulationOptions } from "./options";
+import { type LiveSimulationOptions, refuseLeaderAsSimulatedUnit } from "./options";
 import { SimulatedTimeServerClock } from "./server-clock";
 import { simUnitApis, simUnitPathPrefix } from "./unit-apis";
 
@@ -72,9 +72,7 @@ export interface SimulatedWorkers {
 }
 
 export async function startSimulatedWorkers(s: SimulatedWorkersSetup): Promise<SimulatedWorkers> {
-  if (s.options.units.includes(s.leader)) {
-    throw new Error(`Invalid value for '--units': '${s.leader}' is the leader's name ([cluster.topology] leader_hostname); pick another.`);
-  }
+  refuseLeaderAsSimulatedUnit(s.options.units, s.leader);
   const forgotten = await forgetEarlierSimulatedUnits(s.db, s.dotPioreactor, s.options.units);
   if (forgotten.length > 0) s.log?.(`Removed the earlier simulated worker(s) ${forgotten.join(", ")} from the inventory.`);
   const experiment = (await latestExperimentName(s.db)) ?? DEFAULT_SIM_EXPERIMENT;
