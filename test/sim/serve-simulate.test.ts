@@ -101,6 +101,8 @@ describe("pio serve --simulate", () => {
         `persistent_cache=${path.join(dir, "persistent.sqlite")}`,
         "[stirring.config]",
         "initial_target_rpm=321",
+        // A literal percent sign must survive being handed to the job as an override.
+        "note=stirred 100%%",
         "",
       ].join("\n"),
     );
@@ -216,6 +218,13 @@ describe("pio serve --simulate", () => {
     const synced = await http("PATCH", `${base}/api/config/shared`, { code: shared });
     expect(synced.status).toBe(200);
     for (const unit of ["sim-a", "sim-b"]) expect(fs.readFileSync(path.join(dir, "simulated", unit, "config.ini"), "utf8")).toContain("initial_target_rpm=345");
+
+    // The UI's "stop all" for a unit goes to the unit's /unit_api/jobs/stop, which stops the job objects.
+    const stopAll = await http("POST", `${base}/api/workers/sim-b/jobs/stop/experiments/${exp}`);
+    expect(stopAll.status).toBe(202);
+    await waitForPayload(`pioreactor/sim-b/${exp}/stirring/$state`, (p) => p === "disconnected");
+    const running = await http("GET", `${handle.simulated?.unitBaseUrl("sim-b")}/unit_api/jobs/running`);
+    expect(running.json.map((j: { job_name: string }) => j.job_name)).toEqual(["monitor"]);
   });
 
   test("closing stops every simulated job cleanly: retained $state disconnected", async () => {
