@@ -227,6 +227,36 @@ describe("pio serve --simulate", () => {
     expect(running.json.map((j: { job_name: string }) => j.job_name)).toEqual(["monitor"]);
   });
 
+  test("a profile started as the UI starts it runs on simulated time against the simulated units", async () => {
+    const exp = handle.simulated?.experiment as string;
+    const file = path.join(dir, "experiment_profiles", "quick.yaml");
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(
+      file,
+      [
+        'version: "1.0"',
+        "experiment_profile_name: quick",
+        "metadata:",
+        "  author: test",
+        "pioreactors:",
+        "  sim-b:",
+        "    jobs:",
+        "      stirring:",
+        "        actions:",
+        "          - {type: start, t: 0s, options: {target_rpm: 275.0}}",
+        "          - {type: stop, t: 60s}",
+        "",
+      ].join("\n"),
+    );
+    const t0 = Date.now();
+    const run = await runTask(handle.server.url, "PATCH", "/unit_api/jobs/run/job_name/experiment_profile", { args: ["execute", file, exp], options: {} });
+    expect(run.status).toBe("succeeded");
+    await waitForPayload(`pioreactor/sim-b/${exp}/stirring/target_rpm`, (p) => Number(p) === 275);
+    await waitForPayload(`pioreactor/sim-b/${exp}/stirring/$state`, (p) => p === "disconnected");
+    // One simulated minute at --speed 20: three seconds, not sixty.
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  });
+
   test("closing stops every simulated job cleanly: retained $state disconnected", async () => {
     const exp = handle.simulated?.experiment as string;
     await waitForPayload(`pioreactor/sim-a/${exp}/od_reading/$state`, (p) => p === "ready");

@@ -70,6 +70,8 @@ interface HostProfilesDeps {
   log: (line: string) => void;
   /** Where units answer, when not as configured (the simulated cluster). */
   unitBaseUrl?: (unit: string) => string;
+  /** The clock of HTTP waits to the cluster, when not `clock` (the simulated cluster: real waits, simulated schedule). */
+  clusterClock?: Clock;
 }
 
 /** The leader runs profiles in-process: journal (as `pio run experiment_profile`), cluster over HTTP, the server's MQTT. */
@@ -90,7 +92,7 @@ function hostProfiles(d: HostProfilesDeps): { runner: InProcessProfileRunner; cl
       },
       unitBaseUrl: (u) => (d.unitBaseUrl ? d.unitBaseUrl(u) : webBaseUrl(d.config, resolveUnitAddress(d.config, u))),
       fetch: globalThis.fetch as unknown as FetchLike,
-      clock: d.clock,
+      clock: d.clusterClock ?? d.clock,
       headers: authHeaders(d.config),
     }),
     clock: d.clock,
@@ -204,7 +206,20 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     const webClock = simulated?.serverClock ?? opts.clock;
     const hosted =
       isLeader && !opts.profileRunner
-        ? hostProfiles({ unit, mqtt, registry, dot, config: currentConfig(), clock: webClock, env: opts.env, cwd: opts.cwd, log, unitBaseUrl: simulated?.unitBaseUrl })
+        ? hostProfiles({
+            unit,
+            mqtt,
+            registry,
+            dot,
+            config: currentConfig(),
+            // A profile's schedule runs on simulated time, so `--speed` speeds it up with the cultures.
+            clock: simulated?.live.clock ?? opts.clock,
+            clusterClock: webClock,
+            env: opts.env,
+            cwd: opts.cwd,
+            log,
+            unitBaseUrl: simulated?.unitBaseUrl,
+          })
         : undefined;
     if (hosted) cleanups.push(() => hosted.close());
     const profileRunner = opts.profileRunner ?? hosted?.runner;
