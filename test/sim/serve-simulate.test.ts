@@ -110,6 +110,8 @@ describe("pio serve --simulate", () => {
     const db = openDatabase({ client: "sqlite", filename: path.join(dir, "db.sqlite") });
     await migrateToLatest(db);
     await db("workers").insert({ pioreactor_unit: "sim-old", added_at: "2026-01-01T00:00:00.000Z", is_active: 1 });
+    await db("experiments").insert({ experiment: "earlier", created_at: "2026-01-01T00:00:00.000Z", description: "" });
+    await db("experiment_worker_assignments").insert({ pioreactor_unit: "sim-old", experiment: "earlier", assigned_at: "2026-01-01T00:00:00.000Z" });
     await db.destroy();
     fs.mkdirSync(path.join(dir, "simulated", "sim-old"), { recursive: true });
     // --speed 20: od_reading's 5 s interval and stirring's start-up take a quarter second.
