@@ -169,6 +169,10 @@ describe("pio serve --simulate", () => {
     // A /set from any MQTT client (here the UI's WebSocket connection) reaches the simulated job.
     await ui.publish(`pioreactor/sim-a/${exp}/stirring/target_rpm/set`, "650", { qos: 1 });
     await waitForPayload(`pioreactor/sim-a/${exp}/stirring/target_rpm`, (p) => Number(p) === 650);
+    // And the UI's own update route (which publishes that /set).
+    const updated = await http("PATCH", `${base}/api/workers/sim-a/jobs/update/job_name/stirring/experiments/${exp}`, { settings: { target_rpm: 520.0 } });
+    expect(updated.status).toBe(202);
+    await waitForPayload(`pioreactor/sim-a/${exp}/stirring/target_rpm`, (p) => Number(p) === 520);
 
     const od = await runTask(base, "POST", `/api/workers/sim-a/jobs/run/job_name/od_reading/experiments/${exp}`, {});
     expect(od.result["sim-a"].ok).toBe(true);
