@@ -54,7 +54,7 @@ export function scrubJobEnv(serverEnv: NodeJS.ProcessEnv, requestEnv: Record<str
 }
 
 /** Python's `str()` of a JSON value, which is what lands on the original's command line. */
-function pythonStr(value: unknown): string {
+export function pythonStr(value: unknown): string {
   if (value === true) return "True";
   if (value === false) return "False";
   if (typeof value === "string") return value;

@@ -3,8 +3,11 @@
  * (migrated on start), the broker connection (optionally the embedded broker, whose WebSocket is
  * then also served at `/mqtt` on the web port), the local job registry, `pio run` children, on the
  * leader the in-process profile runner (resuming interrupted runs once serving), and the HTTP server. Returns a handle whose `close()` undoes all of it in reverse order.
+ * With `simulate` (`pio serve --simulate`) this process is the leader of a simulated cluster: the
+ * broker is ensured (embedded unless one answers), and simulated workers join (src/sim/live/).
  */
 import path from "node:path";
+import express from "express";
 import type { Knex } from "knex";
 import { Identity, leaderHostname, unitName } from "../../config/identity";
 import type { LayeredConfig } from "../../config/layered";
@@ -14,9 +17,11 @@ import { authHeaders, type FetchLike, resolveUnitAddress, webBaseUrl } from "../
 import { isTesting } from "../../config/testing";
 import { KeyValueCache, openCacheDatabase } from "../../jobs/local-storage";
 import { JobRegistry } from "../../jobs/registry";
-import { type EmbeddedBroker, startEmbeddedBroker } from "../../pubsub/broker";
+import { type EmbeddedBroker, ensureBroker, isPortAnswering, startEmbeddedBroker } from "../../pubsub/broker";
 import { connectMqtt, mqttOptionsFromConfig } from "../../pubsub/client";
 import type { PubSubClient } from "../../pubsub/types";
+import { type LiveSimulationOptions, refuseLeaderAsSimulatedUnit } from "../../sim/live/options";
+import type { SimulatedWorkers } from "../../sim/live/serve-simulated";
 import type { Clock } from "../../util/clock";
 import { migrateToLatest } from "../db/migrate";
 import { databaseTargetFromConfig, openDatabase } from "../db/open";
@@ -40,12 +45,16 @@ export interface ServeOptions {
   pioScript?: string;
   profileRunner?: ProfileRunner;
   log?: (line: string) => void;
+  /** `pio serve --simulate`: serve as the leader of these simulated workers. */
+  simulate?: LiveSimulationOptions;
 }
 
 export interface ServeHandle {
   server: RunningServer;
   unit: string;
   isLeader: boolean;
+  /** The simulated workers (with `simulate`). */
+  simulated?: SimulatedWorkers;
   close(): Promise<void>;
 }
 
@@ -59,6 +68,10 @@ interface HostProfilesDeps {
   env: NodeJS.ProcessEnv;
   cwd: string;
   log: (line: string) => void;
+  /** Where units answer, when not as configured (the simulated cluster). */
+  unitBaseUrl?: (unit: string) => string;
+  /** The clock of HTTP waits to the cluster, when not `clock` (the simulated cluster: real waits, simulated schedule). */
+  clusterClock?: Clock;
 }
 
 /** The leader runs profiles in-process: journal (as `pio run experiment_profile`), cluster over HTTP, the server's MQTT. */
@@ -73,10 +86,13 @@ function hostProfiles(d: HostProfilesDeps): { runner: InProcessProfileRunner; cl
     registry: d.registry,
     journal,
     cluster: new HttpClusterClient({
-      leaderBaseUrl: webBaseUrl(d.config, resolveUnitAddress(d.config, d.unit)),
-      unitBaseUrl: (u) => webBaseUrl(d.config, resolveUnitAddress(d.config, u)),
+      // A getter: the simulated cluster's server address is known only once it listens.
+      get leaderBaseUrl() {
+        return d.unitBaseUrl ? d.unitBaseUrl(d.unit) : webBaseUrl(d.config, resolveUnitAddress(d.config, d.unit));
+      },
+      unitBaseUrl: (u) => (d.unitBaseUrl ? d.unitBaseUrl(u) : webBaseUrl(d.config, resolveUnitAddress(d.config, u))),
       fetch: globalThis.fetch as unknown as FetchLike,
-      clock: d.clock,
+      clock: d.clusterClock ?? d.clock,
       headers: authHeaders(d.config),
     }),
     clock: d.clock,
@@ -99,8 +115,11 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
   const where = { env: opts.env, cwd: opts.cwd };
   let config: LayeredConfig = loadConfig(where);
   const currentConfig = () => config;
-  const unit = unitName(opts.env, config);
+  // A simulated cluster's server is its leader, whatever this machine is called.
+  const unit = opts.simulate ? leaderHostname(config) : unitName(opts.env, config);
   const isLeader = unit === leaderHostname(config);
+  // Before anything starts: a bad --units is a usage error, not a half-started cluster.
+  if (opts.simulate) refuseLeaderAsSimulatedUnit(opts.simulate.units, unit);
   const cleanups: Array<() => Promise<void> | void> = [];
   const close = async () => {
     for (const undo of cleanups.reverse()) await undo();
@@ -108,8 +127,10 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
 
   try {
     let db: Knex | undefined;
+    let databaseFile: string | undefined;
     if (isLeader) {
       const target = databaseTargetFromConfig(config);
+      if (target.client === "sqlite") databaseFile = path.resolve(opts.cwd, target.filename);
       db = openDatabase(target.client === "sqlite" ? { ...target, recursiveTriggers: true } : target);
       const knex = db;
       cleanups.push(() => knex.destroy());
@@ -117,9 +138,18 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
       if (applied.length > 0) log(`Applied ${applied.length} database migration(s).`);
     }
 
+    if (opts.simulate && !databaseFile) {
+      throw new Error("pio serve --simulate needs the leader's SQLite database: set [storage] database (not database_url) in config.ini.");
+    }
+
     let broker: EmbeddedBroker | undefined;
     const mqttOptions = mqttOptionsFromConfig(config, opts.env);
-    if (opts.embeddedBroker) {
+    if (opts.simulate) {
+      broker = await ensureSimulationBroker(config, mqttOptions, opts.cwd);
+      const b = broker;
+      if (b) cleanups.push(() => b.close());
+      log(b ? `Started the embedded MQTT broker at ${b.url}${b.wsUrl ? ` and ${b.wsUrl}` : ""}.` : `Using the MQTT broker at ${mqttOptions.url}.`);
+    } else if (opts.embeddedBroker) {
       const tempCache = config.getString("storage", "temporary_cache", "/run/pioreactor/cache/local_intermittent_pioreactor_metadata.sqlite");
       broker = await startEmbeddedBroker({
         port: config.getInt("mqtt", "broker_port", 1883),
@@ -150,7 +180,47 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     const identity = () => new Identity({ env: opts.env, config: currentConfig(), clock: opts.clock });
     const pioCommand = opts.env.PIO_EXECUTABLE ? [opts.env.PIO_EXECUTABLE] : [process.execPath, opts.pioScript ?? process.argv[1]];
     const jobLauncher = new PioProcessLauncher({ pioCommand, serverEnv: opts.env, clock: opts.clock, cwd: opts.cwd });
-    const hosted = isLeader && !opts.profileRunner ? hostProfiles({ unit, mqtt, registry, dot, config: currentConfig(), clock: opts.clock, env: opts.env, cwd: opts.cwd, log }) : undefined;
+    let simulated: SimulatedWorkers | undefined;
+    if (opts.simulate && db && databaseFile) {
+      const { startSimulatedWorkers } = require("../../sim/live/serve-simulated") as typeof import("../../sim/live/serve-simulated");
+      simulated = await startSimulatedWorkers({
+        options: opts.simulate,
+        leader: unit,
+        db,
+        databaseFile,
+        mqtt: mqttOptions,
+        dotPioreactor: dot,
+        config: currentConfig,
+        clock: opts.clock,
+        publisher: mqtt,
+        fetch,
+        testing: isTesting(opts.env),
+        log,
+      });
+      const s = simulated;
+      cleanups.push(() => s.close());
+      log(
+        `Simulating ${[...s.units.keys()].join(", ")} in experiment ${s.experiment}${opts.simulate.speed === 1 ? " in real time" : ` at ${opts.simulate.speed}× real time`}.`,
+      );
+    }
+    const webClock = simulated?.serverClock ?? opts.clock;
+    const hosted =
+      isLeader && !opts.profileRunner
+        ? hostProfiles({
+            unit,
+            mqtt,
+            registry,
+            dot,
+            config: currentConfig(),
+            // A profile's schedule runs on simulated time, so `--speed` speeds it up with the cultures.
+            clock: simulated?.live.clock ?? opts.clock,
+            clusterClock: webClock,
+            env: opts.env,
+            cwd: opts.cwd,
+            log,
+            unitBaseUrl: simulated?.unitBaseUrl,
+          })
+        : undefined;
     if (hosted) cleanups.push(() => hosted.close());
     const profileRunner = opts.profileRunner ?? hosted?.runner;
     const jobStopper = new RegistryJobStopper({
@@ -181,7 +251,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
         config = loadConfig(where);
       },
       db,
-      clock: opts.clock,
+      clock: webClock,
       mqtt,
       registry,
       persistentCache: (name) => new KeyValueCache(persistentDb, name),
@@ -190,18 +260,55 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
       jobStopper,
       profileRunner,
       fetch,
+      unitBaseUrl: simulated?.unitBaseUrl,
       uiDir: opts.uiDir,
       testing: isTesting(opts.env),
     });
     const port = opts.port ?? config.getInt("ui", "port", 80);
-    const server = await startServer(app, { port, host: opts.host, broker });
+    const server = await startServer(simulated ? withSimulatedUnits(simulated, app) : app, { port, host: opts.host, broker });
     cleanups.push(() => server.close());
+    simulated?.setServerUrl(server.url);
     log(`Serving ${isLeader ? "/api and /unit_api" : "/unit_api"} for ${unit} on port ${server.port}${broker ? " (MQTT over WebSocket at /mqtt)" : ""}.`);
     // Only once the API answers: resumed runs call it (the leader's /api) from their first action.
     if (hosted) await resumeOnStartup(hosted.runner, currentConfig(), log);
-    return { server, unit, isLeader, close };
+    return { server, unit, isLeader, simulated, close };
   } catch (e) {
     await close();
     throw e;
   }
+}
+
+/** The simulated units' `/unit_api`s first (under their own prefix), then the leader's app. */
+function withSimulatedUnits(simulated: SimulatedWorkers, app: express.Express): express.Express {
+  const outer = express();
+  outer.disable("x-powered-by");
+  outer.use(simulated.router);
+  outer.use(app);
+  return outer;
+}
+
+/**
+ * The broker `[mqtt]` names if it answers; otherwise the embedded one on that address, with its
+ * WebSocket listener on `[mqtt] broker_ws_port` (where the UI connects) as well as at `/mqtt`.
+ */
+async function ensureSimulationBroker(config: LayeredConfig, mqttOptions: { url: string; username?: string; password?: string }, cwd: string): Promise<EmbeddedBroker | undefined> {
+  const tempCache = config.getString("storage", "temporary_cache", "/run/pioreactor/cache/local_intermittent_pioreactor_metadata.sqlite");
+  const wsPort = config.getInt("mqtt", "broker_ws_port", 9001);
+  const ensured = await ensureBroker(mqttOptions.url, {
+    embedded: true,
+    wsPort,
+    username: mqttOptions.username,
+    password: mqttOptions.password,
+    persistenceFile: path.join(path.dirname(path.resolve(cwd, tempCache)), "embedded_broker_retained.json"),
+  });
+  if (ensured.embedded) return ensured.embedded;
+  // ensureBroker takes "address in use" for a broker that won the race; when the taken port was the
+  // WebSocket one, nothing answers on the MQTT port: say which ports to check instead of timing out.
+  const url = new URL(mqttOptions.url);
+  if (!(await isPortAnswering(url.hostname, Number(url.port || 1883)))) {
+    throw new Error(
+      `No MQTT broker answers at ${mqttOptions.url} and the embedded one could not start: is port ${wsPort} ([mqtt] broker_ws_port) or ${url.port || 1883} ([mqtt] broker_port) used by another program?`,
+    );
+  }
+  return undefined;
 }
