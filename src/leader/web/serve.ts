@@ -176,6 +176,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
       unitName: unit,
       isLeader,
       dotPioreactor: dot,
+      pluginDescriptorDirs: pluginDescriptorDirs(opts.env, opts.cwd),
       config: currentConfig,
       configChanged: () => {
         config = loadConfig(where);
@@ -204,4 +205,16 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     await close();
     throw e;
   }
+}
+
+/** Folders the plugins registered with `registerUiDescriptors`; plugins load once, on the first descriptor request. */
+function pluginDescriptorDirs(env: NodeJS.ProcessEnv, cwd: string): () => string[] {
+  let dirs: string[] | undefined;
+  return () => {
+    if (!dirs) {
+      const { loadPlugins } = require("../../plugins/load") as typeof import("../../plugins/load");
+      dirs = loadPlugins({ env, cwd }).uiDescriptorDirs();
+    }
+    return dirs;
+  };
 }
