@@ -302,8 +302,9 @@ export class CalibrationTransformer {
     if (calibration.yLabel !== "Voltage") {
       throw new CalibrationError(`Calibration ${calibration.calibrationName} has wrong type.`);
     }
-    const higher = calibration.curve.coefficients.slice(0, -1);
-    if (calibration.curve.type === "poly" && (higher.length === 0 || higher.every((c) => c === 0))) {
+    const curve = calibration.curve;
+    const higher = curve.type === "poly" ? curve.coefficients.slice(0, -1) : [];
+    if (curve.type === "poly" && (higher.length === 0 || higher.every((c) => c === 0))) {
       this.logger.warning(
         "Calibration curve is y(x)=constant. This is probably wrong. Check the calibration YAML file's curve_data_.",
       );
