@@ -52,6 +52,20 @@ function numbersIn(a: Record<string, string>): Record<string, number> {
   return out;
 }
 
+/**
+ * Built-in automations of a family with the plugins' over them: a plugin automation of the same
+ * name wins, as in the original, where the later subclass registration replaces the entry.
+ */
+export function withPluginAutomations<C>(
+  family: "dosing" | "temperature" | "led",
+  builtIns: Record<string, Factory<C>>,
+  ctx: Pick<UnitContext, "env" | "cwd">,
+): Record<string, Factory<C>> {
+  const plugins = require("../plugins") as typeof import("../plugins");
+  const registry = plugins.loadPlugins({ env: ctx.env, cwd: ctx.cwd });
+  return { ...builtIns, ...registry.automations<C>(family) };
+}
+
 function pick<C>(family: string, registry: Record<string, Factory<C>>, name: unknown): Factory<C> {
   const factory = typeof name === "string" ? registry[name] : undefined;
   if (!factory) {
@@ -92,7 +106,7 @@ export const dosingAutomationCommand: JobCommand = {
   options: [NAME_OPTION],
   allowExtraOptions: true,
   async run({ ctx, options, extra }) {
-    const factory = pick("dosing", dosingAutomations(), options.automationName);
+    const factory = pick("dosing", withPluginAutomations("dosing", dosingAutomations(), ctx), options.automationName);
     const env = await pumpEnvironment(ctx);
     const deps = await ctx.jobDeps(env.experiment);
     const dosing: DosingContext = {
@@ -113,7 +127,7 @@ export const temperatureAutomationCommand: JobCommand = {
   options: [NAME_OPTION],
   allowExtraOptions: true,
   async run({ ctx, options, extra }) {
-    const factory = pick("temperature", temperatureAutomations(), options.automationName);
+    const factory = pick("temperature", withPluginAutomations("temperature", temperatureAutomations(), ctx), options.automationName);
     const experiment = await ctx.experiment();
     const deps = await ctx.jobDeps(experiment);
     const model = modelOf(ctx);
@@ -141,7 +155,7 @@ export function ledAutomationCommand(ledSetterFor: (ctx: UnitContext, experiment
     options: [NAME_OPTION],
     allowExtraOptions: true,
     async run({ ctx, options, extra }) {
-      const factory = pick("led", ledAutomations(), options.automationName);
+      const factory = pick("led", withPluginAutomations("led", ledAutomations(), ctx), options.automationName);
       const experiment = await ctx.experiment();
       const deps = await ctx.jobDeps(experiment);
       const leds = await ledSetterFor(ctx, experiment);

@@ -119,6 +119,21 @@ export interface Eeprom {
   readFirmwareVersion(): Promise<[number, number] | null>;
 }
 
+/**
+ * Thermal constants of the heating PCB and the vial on it (the two-node model of
+ * `sim/thermal.ts`), for inferring the vial temperature from the PCB's cooling curve with a
+ * physical model. Only a backend that knows them (the simulator) sets them; real units rely on
+ * the original's regression, which was trained on real PCBs.
+ */
+export interface HeatingThermalConstants {
+  pcbHeatCapacityJPerK: number;
+  /** Vial glass and holder; the liquid adds 4.18 J/K per mL. */
+  vialDryHeatCapacityJPerK: number;
+  pcbToVialWPerK: number;
+  pcbToAmbientWPerK: number;
+  vialToAmbientWPerK: number;
+}
+
 /** Everything a unit's jobs need from the hardware, resolved from its description. */
 export interface HardwareBackend {
   readonly map: HardwareMap;
@@ -134,6 +149,8 @@ export interface HardwareBackend {
   readonly rpmSensor: GpioEdgeSource;
   readonly tempSensor: TempSensor;
   readonly eeprom: Eeprom;
+  /** Set when the backend knows its heating PCB's thermal constants (see HeatingThermalConstants). */
+  readonly heatingThermal?: HeatingThermalConstants;
   /** Zero-length write acknowledged (the original's `is_i2c_device_present`). */
   isI2cDevicePresent(address: number): Promise<boolean>;
   /** Release buses and handles. PWM outputs are cleaned up by their owners. */

@@ -10,6 +10,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
+import { type CurveData, CurveDataError, isEmptyCurve, parseCurveData, solveCurve } from "../calibrations/curves";
 import type { PdAngle, PdChannel } from "../pubsub/structs";
 import { PyInt } from "../util/python-format";
 import type { KeyValueCache } from "./local-storage";
@@ -55,7 +56,7 @@ export interface OdCalibration {
   pdChannel: PdChannel;
   irLedIntensity: number;
   yLabel: string;
-  curve: { type: string; coefficients: number[] };
+  curve: CurveData;
   recorded: { x: number[]; y: number[] };
 }
 
@@ -135,18 +136,24 @@ export function parseOdCalibration(text: string, device: string, file: string): 
     throw new CalibrationError(`${file} is not valid YAML: ${(e as Error).message}`);
   }
   if (!doc || typeof doc !== "object") throw new CalibrationError(`${file} is empty.`);
-  const curve = doc.curve_data_ as { type?: unknown; coefficients?: unknown } | undefined;
   const recorded = (doc.recorded_data ?? {}) as { x?: unknown; y?: unknown };
   const channel = String(doc.pd_channel ?? "");
   if (!["1", "2", "3", "4"].includes(channel)) throw new CalibrationError(`${file}: pd_channel must be 1, 2, 3 or 4.`);
-  if (!curve || typeof curve.type !== "string") throw new CalibrationError(`${file}: curve_data_ with a type is required.`);
+  if (doc.curve_data_ === undefined) throw new CalibrationError(`${file}: curve_data_ with a type is required.`);
+  let curve: CurveData;
+  try {
+    curve = parseCurveData(doc.curve_data_, file);
+  } catch (e) {
+    if (e instanceof CurveDataError) throw new CalibrationError(e.message);
+    throw e;
+  }
   return {
     calibrationName: String(doc.calibration_name ?? path.basename(file, ".yaml")),
     device,
     pdChannel: channel as PdChannel,
     irLedIntensity: Number(doc.ir_led_intensity),
     yLabel: String(doc.y ?? ""),
-    curve: { type: curve.type, coefficients: numbers(curve.coefficients ?? [], "curve_data_.coefficients", file) },
+    curve,
     recorded: { x: numbers(recorded.x ?? [], "recorded_data.x", file), y: numbers(recorded.y ?? [], "recorded_data.y", file) },
   };
 }
@@ -177,77 +184,20 @@ export function loadActiveOdCalibration(
 
 // ---------------------------------------------------------------- inverting the curve
 
+export { realPolynomialRoots } from "../calibrations/polynomial";
+
 class SolutionOutOfDomainError extends Error {
   constructor(readonly side: "below" | "above" | "none") {
     super(side === "none" ? "No solutions found" : `Solution ${side} domain`);
   }
 }
 
-function polyEval(coefficients: readonly number[], x: number): number {
-  let y = 0;
-  for (const c of coefficients) y = y * x + c;
-  return y;
-}
-
-function derivative(coefficients: readonly number[]): number[] {
-  const n = coefficients.length - 1;
-  return coefficients.slice(0, -1).map((c, i) => c * (n - i));
-}
-
-/**
- * Real roots of a polynomial (highest degree first), sorted. Roots are separated by the roots of
- * the derivative, so each monotone stretch between them is bisected; a touching root at an
- * extremum is caught by its near-zero value.
- */
-export function realPolynomialRoots(coefficients: readonly number[]): number[] {
-  let c = [...coefficients];
-  while (c.length > 0 && c[0] === 0) c = c.slice(1);
-  if (c.length <= 1) return [];
-  if (c.length === 2) return [-c[1] / c[0]];
-  const bound = 1 + Math.max(...c.slice(1).map((x) => Math.abs(x / c[0])));
-  const critical = realPolynomialRoots(derivative(c)).filter((x) => x > -bound && x < bound);
-  const edges = [-bound, ...critical, bound];
-  const roots: number[] = [];
-  const scale = Math.max(...c.map(Math.abs));
-  for (let i = 0; i < edges.length - 1; i++) {
-    let lo = edges[i];
-    let hi = edges[i + 1];
-    let flo = polyEval(c, lo);
-    const fhi = polyEval(c, hi);
-    if (Math.abs(flo) <= 1e-12 * scale) {
-      roots.push(lo);
-      continue;
-    }
-    if (flo * fhi > 0) continue;
-    for (let k = 0; k < 200 && hi - lo > 1e-15 * Math.max(1, Math.abs(lo)); k++) {
-      const mid = (lo + hi) / 2;
-      const fmid = polyEval(c, mid);
-      if (flo * fmid <= 0) hi = mid;
-      else {
-        lo = mid;
-        flo = fmid;
-      }
-    }
-    roots.push((lo + hi) / 2);
-  }
-  if (Math.abs(polyEval(c, bound)) <= 1e-12 * scale) roots.push(bound);
-  const unique = roots.sort((a, b) => a - b).filter((r, i, a) => i === 0 || Math.abs(r - a[i - 1]) > 1e-12);
-  return unique;
-}
-
 const round10 = (x: number) => Math.round(x * 1e10) / 1e10;
 
 /** x (OD) for an observed y (volts), inside the recorded OD range; throws which side it fell off. */
 export function inverseWithinDomain(cal: OdCalibration, y: number): number {
-  if (cal.curve.type !== "poly") {
-    throw new CalibrationError(
-      `Calibration ${cal.calibrationName} uses a ${cal.curve.type} curve, which this version cannot invert yet; re-fit it as a polynomial with \`pio calibrations run --device ${cal.device}\`.`,
-    );
-  }
-  if (cal.curve.coefficients.length === 0) throw new SolutionOutOfDomainError("none");
-  const shifted = [...cal.curve.coefficients];
-  shifted[shifted.length - 1] -= y;
-  const solutions = realPolynomialRoots(shifted);
+  if (isEmptyCurve(cal.curve)) throw new SolutionOutOfDomainError("none");
+  const solutions = solveCurve(cal.curve, y);
   const minX = cal.recorded.x.length ? Math.min(...cal.recorded.x) : Number.NEGATIVE_INFINITY;
   const maxX = cal.recorded.x.length ? Math.max(...cal.recorded.x) : Number.POSITIVE_INFINITY;
   if (solutions.length === 0) throw new SolutionOutOfDomainError("none");
@@ -352,8 +302,9 @@ export class CalibrationTransformer {
     if (calibration.yLabel !== "Voltage") {
       throw new CalibrationError(`Calibration ${calibration.calibrationName} has wrong type.`);
     }
-    const higher = calibration.curve.coefficients.slice(0, -1);
-    if (calibration.curve.type === "poly" && (higher.length === 0 || higher.every((c) => c === 0))) {
+    const curve = calibration.curve;
+    const higher = curve.type === "poly" ? curve.coefficients.slice(0, -1) : [];
+    if (curve.type === "poly" && (higher.length === 0 || higher.every((c) => c === 0))) {
       this.logger.warning(
         "Calibration curve is y(x)=constant. This is probably wrong. Check the calibration YAML file's curve_data_.",
       );

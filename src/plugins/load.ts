@@ -58,6 +58,18 @@ function lib(): PluginLib {
     get PyInt() {
       return (require("../util/python-format") as typeof import("../util/python-format")).PyInt;
     },
+    get DosingAutomationJob() {
+      return (require("../automations/dosing/base") as typeof import("../automations/dosing/base")).DosingAutomationJob;
+    },
+    get TemperatureAutomationJob() {
+      return (require("../automations/temperature/base") as typeof import("../automations/temperature/base")).TemperatureAutomationJob;
+    },
+    get LedAutomationJob() {
+      return (require("../automations/led/base") as typeof import("../automations/led/base")).LedAutomationJob;
+    },
+    get automationEvent() {
+      return (require("../automations/events") as typeof import("../automations/events")).automationEvent;
+    },
   };
 }
 

@@ -57,6 +57,12 @@ export interface PluginLib {
   readonly parseFloatRange: typeof import("../jobs/job-command").parseFloatRange;
   readonly UsageError: typeof import("../cli/exit").UsageError;
   readonly PyInt: typeof import("../util/python-format").PyInt;
+  /** Base classes for `registerAutomation` (the original's `*AutomationJobContrib`). */
+  readonly DosingAutomationJob: typeof import("../automations/dosing/base").DosingAutomationJob;
+  readonly TemperatureAutomationJob: typeof import("../automations/temperature/base").TemperatureAutomationJob;
+  readonly LedAutomationJob: typeof import("../automations/led/base").LedAutomationJob;
+  /** `AutomationEvent` for an automation's `execute()` result, e.g. `automationEvent("NoEvent", "why")`. */
+  readonly automationEvent: typeof import("../automations/events").automationEvent;
 }
 
 export interface PluginApi {

@@ -13,7 +13,7 @@ import { formatMillisTimestamp, formatPayloadTimestamp } from "../../util/python
 import { AutomationJob, type AutomationJobOptions } from "../base";
 import type { BioreactorState } from "../bioreactor-state";
 import type { ReactorModel } from "../reactor-model";
-import { linearCoolingCurveModel, type VialTemperatureModel } from "./inference";
+import { defaultVialTemperatureModel, type VialTemperatureModel } from "./inference";
 
 export const HEATER_HZ = 16;
 const SAFETY_READ_EVERY_MS = 53_000;
@@ -27,7 +27,7 @@ export interface TemperatureContext {
   heatingCache: KeyValueCache;
   bioreactor: BioreactorState;
   model: ReactorModel;
-  /** Default: the original's regression. */
+  /** Default: `defaultVialTemperatureModel(backend)`. */
   vialTemperatureModel?: VialTemperatureModel;
   /** Asked to power the unit off when the PCB passes the shutdown limit (default: log only). */
   powerOff?: () => Promise<void>;
@@ -184,10 +184,12 @@ export abstract class TemperatureAutomationJob extends AutomationJob {
     this.inferring = true;
     const previous = this.heaterDutyCycle;
     const samples: number[] = [];
+    const sampledAt: number[] = [];
     let aborted = false;
     try {
       await this.applyHeater(0);
       for (let i = 0; i < this.samplesPerInference; i++) {
+        sampledAt.push(this.clock.now());
         samples.push(await this.readPcbTemperature());
         await this.clock.sleep(this.samplesEverySeconds * 1000);
         if (this.exiting || (this.state as JobState) !== "ready") {
@@ -203,11 +205,13 @@ export abstract class TemperatureAutomationJob extends AutomationJob {
     }
     if (aborted) return;
     try {
-      const model = this.heating.vialTemperatureModel ?? linearCoolingCurveModel;
+      const model = this.heating.vialTemperatureModel ?? defaultVialTemperatureModel(this.heating.backend);
       const inferred = model({
         previousDutyCycle: previous,
         samples,
-        secondsBetweenSamples: this.samplesEverySeconds,
+        // Each sample's reads add ~0.3 s to the nominal 5 s; physical models need the real spacing.
+        secondsBetweenSamples:
+          samples.length > 1 ? (sampledAt[sampledAt.length - 1] - sampledAt[0]) / (samples.length - 1) / 1000 : this.samplesEverySeconds,
         roomTemperatureC: ROOM_TEMPERATURE_C,
         volumeMl: this.heating.bioreactor.get(this.experiment, "current_volume_ml"),
       });

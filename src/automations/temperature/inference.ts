@@ -9,6 +9,9 @@
  * `VialTemperatureModel`.
  */
 
+import type { HardwareBackend, HeatingThermalConstants } from "../../hardware/ports";
+import { stepThermal } from "../../hardware/sim/thermal";
+
 export interface CoolingCurve {
   /** Heater duty cycle (%) that was applied before the heater went off. */
   previousDutyCycle: number;
@@ -39,34 +42,56 @@ export const linearCoolingCurveModel: VialTemperatureModel = (curve) => {
   return x.reduce((acc, v, i) => acc + v * WEIGHTS[i], INTERCEPT);
 };
 
-export interface PcbThermalConstants {
-  pcbHeatCapacityJPerK: number;
-  pcbToVialWPerK: number;
-  pcbToAmbientWPerK: number;
+/**
+ * A physical estimator for a unit whose two-node thermal constants are known (the simulator
+ * knows its own, as the original's regression was trained once per real hardware design).
+ * With the heater off the PCB follows PCB(t) − T_room = a(t)·(PCB₀ − T_room) + b(t)·(vial₀ − T_room),
+ * where [a, b] is the first row of e^{At} (A from the constants and the vial volume). Both
+ * starting temperatures come from a least-squares fit over the whole curve, which averages out
+ * sensor noise; the vial is then propagated to the end of the curve, the moment the estimate is
+ * published and acted on. Unlike a fit of the PCB's asymptote alone, this accounts for the vial
+ * cooling during the ~105 s the heater is off.
+ */
+export function twoNodeCoolingModel(c: HeatingThermalConstants): VialTemperatureModel {
+  const params = { ...c, heaterWatts: 0 };
+  // Response of each node at `t` to a unit excess temperature on the PCB or on the vial.
+  const response = (from: "pcb" | "vial", volumeMl: number, seconds: number) =>
+    stepThermal({ pcbC: from === "pcb" ? 1 : 0, vialC: from === "vial" ? 1 : 0 }, params, 0, 0, volumeMl, seconds);
+  return (curve) => {
+    const s = curve.samples;
+    const n = s.length;
+    if (n < 3) return s[n - 1];
+    const room = curve.roomTemperatureC;
+    const volume = Number.isFinite(curve.volumeMl) && curve.volumeMl > 0 ? curve.volumeMl : 0;
+    let saa = 0;
+    let sab = 0;
+    let sbb = 0;
+    let say = 0;
+    let sby = 0;
+    for (let i = 0; i < n; i++) {
+      const t = i * curve.secondsBetweenSamples;
+      const a = response("pcb", volume, t).pcbC;
+      const b = response("vial", volume, t).pcbC;
+      const y = s[i] - room;
+      saa += a * a;
+      sab += a * b;
+      sbb += b * b;
+      say += a * y;
+      sby += b * y;
+    }
+    const det = saa * sbb - sab * sab;
+    if (Math.abs(det) < 1e-12) return s[n - 1];
+    const pcb0 = (say * sbb - sby * sab) / det;
+    const vial0 = (saa * sby - sab * say) / det;
+    const end = (n - 1) * curve.secondsBetweenSamples;
+    return room + response("pcb", volume, end).vialC * pcb0 + response("vial", volume, end).vialC * vial0;
+  };
 }
 
 /**
- * A physical model for a heating PCB whose thermal constants are known (measured once per
- * hardware design, as the original's regression was trained once): with the heater off the PCB
- * relaxes as T(t) = T* + A·e^{−kt}, k = (K_pv + K_pa)/C_p, toward T* = (K_pv·T_vial + K_pa·T_room)/(K_pv + K_pa).
- * A least-squares fit of T* and A over the whole curve (k known) is robust to sensor noise;
- * the vial temperature follows from T*.
+ * The physical model when the backend knows its PCB's constants (the simulator), else the
+ * original's regression: each estimator is only valid for the PCB it was calibrated on.
  */
-export function twoNodeCoolingModel(c: PcbThermalConstants): VialTemperatureModel {
-  const k = (c.pcbToVialWPerK + c.pcbToAmbientWPerK) / c.pcbHeatCapacityJPerK;
-  return (curve) => {
-    const s = curve.samples;
-    if (s.length < 3) return s[s.length - 1];
-    // Sample i is the mean of reads taken over ~0.3 s starting i·Δ after the heater went off.
-    const x = s.map((_, i) => Math.exp(-k * i * curve.secondsBetweenSamples));
-    const n = s.length;
-    const sx = x.reduce((a, b) => a + b, 0);
-    const sy = s.reduce((a, b) => a + b, 0);
-    const sxx = x.reduce((a, b) => a + b * b, 0);
-    const sxy = x.reduce((a, b, i) => a + b * s[i], 0);
-    const det = n * sxx - sx * sx;
-    if (Math.abs(det) < 1e-12) return s[n - 1];
-    const tStar = (sy * sxx - sx * sxy) / det;
-    return ((c.pcbToVialWPerK + c.pcbToAmbientWPerK) * tStar - c.pcbToAmbientWPerK * curve.roomTemperatureC) / c.pcbToVialWPerK;
-  };
+export function defaultVialTemperatureModel(backend: Pick<HardwareBackend, "heatingThermal">): VialTemperatureModel {
+  return backend.heatingThermal ? twoNodeCoolingModel(backend.heatingThermal) : linearCoolingCurveModel;
 }

@@ -1,8 +1,9 @@
 /**
  * Composes the real drivers for one Pioreactor from its hardware description. Native and
- * platform-specific pieces are injected or loaded lazily: the I²C addon only when this backend
- * is created; GPIO lines (hall sensor) and software PWM (pins without hardware PWM) through
- * factories, since pioreactor-ts does not ship a libgpiod binding yet.
+ * platform-specific pieces are loaded lazily: the I²C addon when this backend is created, the
+ * `lgpio` addon only when a pin without hardware PWM or the hall sensor is first used. PWM
+ * follows the original: hardware PWM through sysfs on GPIO 12 and 13, software-timed PWM
+ * through lg on every other pin (17 stirring, 16 alt-media, 18 heater on current HATs).
  */
 
 import * as fs from "node:fs";
@@ -26,6 +27,7 @@ import { Dac43608LedDriver } from "./dac43608";
 import { DeviceTreeEeprom } from "./eeprom";
 import { type I2cBus, isI2cDevicePresent, openI2cBus } from "./i2c-bus";
 import { PicoAdcInput, PicoLedDriver } from "./pico";
+import { headerGpiochip, type LgpioBinding, LgpioChip, LgpioEdgeSource, LgpioSoftwarePwm, loadLgpio } from "./lgpio";
 import { HARDWARE_PWM_CHANNEL_FOR_PIN, hardwarePwmChip, SysfsPwm } from "./sysfs-pwm";
 import { Tmp1075 } from "./tmp1075";
 
@@ -43,10 +45,21 @@ export interface PiBackendOptions {
   sysfsPwmChip?: number;
   /** Defaults to /proc/device-tree. */
   deviceTreeRoot?: string;
-  /** PWM for pins without hardware PWM (17, 16, 18 on current HATs), e.g. a libgpiod software PWM. */
+  /** The `lgpio` binding (tests pass a fake); loaded with `requireFn` on first use otherwise. */
+  lgpio?: LgpioBinding;
+  /** How `lgpio` is loaded when not given (tests simulate a missing package). */
+  requireFn?: (id: string) => unknown;
+  /** Defaults to 4 on a Raspberry Pi 5, else 0. */
+  gpiochip?: number;
+  /** Replaces lg software PWM for pins without hardware PWM. */
   softwarePwm?: (pin: GpioPin, frequencyHz: number) => Pwm;
-  /** Edge events of a GPIO input (pull-up, falling edges), e.g. from libgpiod. */
+  /** Replaces lg edge alerts for GPIO inputs (pull-up, falling edges). */
   gpioEdges?: (pin: GpioPin) => GpioEdgeSource;
+}
+
+/** Which driver generates PWM on a pin: the PWM peripheral (sysfs) where it is wired, lg software timing elsewhere. */
+export function pwmDriverForPin(pin: GpioPin): "sysfs" | "lgpio" {
+  return HARDWARE_PWM_CHANNEL_FOR_PIN.has(pin) ? "sysfs" : "lgpio";
 }
 
 function rpiModel(deviceTreeRoot: string): string {
@@ -85,33 +98,21 @@ class PiAdc implements Adc {
   }
 }
 
-/** An edge source that explains why it cannot work instead of failing obscurely. */
-class MissingGpioDriver implements GpioEdgeSource {
-  constructor(readonly pin: GpioPin) {}
-  onEdge(): () => void {
-    throw new HardwareError(
-      `Reading GPIO ${this.pin} edges (stirring hall sensor) needs a GPIO line driver, which this pioreactor-ts build ` +
-        "does not include yet (libgpiod support is planned). Use --use-rpm false / [stirring.config] use_rpm=0 meanwhile.",
-    );
-  }
-  async close(): Promise<void> {}
-}
-
 export async function createPiBackend(opts: PiBackendOptions): Promise<HardwareBackend> {
   const { map, clock } = opts;
   const bus = opts.i2c ?? (await openI2cBus(opts.i2cBusNumber ?? 1));
   const deviceTreeRoot = opts.deviceTreeRoot ?? "/proc/device-tree";
-  const chip = opts.sysfsPwmChip ?? hardwarePwmChip(rpiModel(deviceTreeRoot), os.release());
+  const model = rpiModel(deviceTreeRoot);
+  const chip = opts.sysfsPwmChip ?? hardwarePwmChip(model, os.release());
+  const gpiochip = new LgpioChip(
+    () => opts.lgpio ?? loadLgpio(opts.requireFn, "Software PWM (GPIO 17, 16, 18: stirring, alt-media pump, heater) and the stirring hall sensor"),
+    opts.gpiochip ?? headerGpiochip(model),
+  );
 
   const pwmOnPin = (pin: GpioPin, frequencyHz: number): Pwm => {
-    if (HARDWARE_PWM_CHANNEL_FOR_PIN.has(pin)) {
-      return new SysfsPwm({ pin, frequencyHz, chip, clock, root: opts.sysfsPwmRoot });
-    }
+    if (pwmDriverForPin(pin) === "sysfs") return new SysfsPwm({ pin, frequencyHz, chip, clock, root: opts.sysfsPwmRoot });
     if (opts.softwarePwm) return opts.softwarePwm(pin, frequencyHz);
-    throw new HardwareError(
-      `GPIO ${pin} has no hardware PWM (only 12 and 13 do) and this pioreactor-ts build has no software-PWM GPIO driver yet ` +
-        "(libgpiod support is planned).",
-    );
+    return new LgpioSoftwarePwm(gpiochip, pin, frequencyHz);
   };
 
   const mcuAddress = map.adc["version"]?.driver === "pico" ? map.adc["version"].address : null;
@@ -125,10 +126,13 @@ export async function createPiBackend(opts: PiBackendOptions): Promise<HardwareB
     heater: (frequencyHz = HEATER_PWM_HZ) => pwmOnPin(pinForPwmChannel(map, map.pwm.heaterChannel), frequencyHz),
     adc: new PiAdc(map, bus, clock, opts.firmware),
     ledDriver,
-    rpmSensor: opts.gpioEdges ? opts.gpioEdges(map.gpio.hallSensorPin) : new MissingGpioDriver(map.gpio.hallSensorPin),
+    rpmSensor: opts.gpioEdges ? opts.gpioEdges(map.gpio.hallSensorPin) : new LgpioEdgeSource(gpiochip, map.gpio.hallSensorPin),
     tempSensor: new Tmp1075(bus, map.temp.address),
     eeprom: new DeviceTreeEeprom(path.join(deviceTreeRoot, "hat"), bus, mcuAddress),
     isI2cDevicePresent: (address: number) => isI2cDevicePresent(bus, address),
-    close: () => bus.close(),
+    close: async () => {
+      gpiochip.close();
+      await bus.close();
+    },
   };
 }

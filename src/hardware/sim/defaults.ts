@@ -3,8 +3,10 @@
  * `[leds]` and `[od_config.photodiode_channel]` settings become the simulator's wiring.
  *
  * Numbers are chosen to look like a real Pioreactor: ~0.03 V at 90° for a fresh OD 0.05 culture
- * at 80 % IR, REF ≈ 0.1 V at 80 %, 500 RPM at 30 % duty, a vial that settles ~31 °C above room
- * at full heater power with a time constant of several minutes.
+ * at 80 % IR, REF ≈ 0.1 V at 80 %, 500 RPM at 30 % duty, a vial that would settle ~60 °C above
+ * room at full heater power held continuously, with a time constant of several minutes. The
+ * temperature job keeps the heater off ~105 s of every 200 s to measure, so 37 °C in a 22 °C
+ * room takes about half the heater's duty: 4 W was too weak to reach 37 °C at all.
  */
 
 import type { HardwareMap } from "../hardware-map";
@@ -67,7 +69,7 @@ export function defaultParams(map: HardwareMap, wiring: WiringOptions = {}): Bio
     },
     vessel: { capacityMl: vesselCapacityMl(map.modelName), effluxTubeMl: 15 },
     thermal: {
-      heaterWatts: 4,
+      heaterWatts: 8,
       pcbHeatCapacityJPerK: 60,
       vialDryHeatCapacityJPerK: 20,
       pcbToVialWPerK: 0.15,

@@ -20,6 +20,7 @@ import {
   type HatIdentity,
   HEATER_PWM_HZ,
   type HardwareBackend,
+  type HeatingThermalConstants,
   type LedChannel,
   type LedDriver,
   type Pwm,
@@ -270,6 +271,8 @@ export interface SimBackendOptions {
   /** HAT MCU firmware; null for HAT 1.0. */
   firmware: [number, number] | null;
   hatIdentity: HatIdentity | null;
+  /** The simulated PCB's constants, so the temperature inference can be calibrated to it. */
+  heatingThermal?: HeatingThermalConstants;
 }
 
 export function createSimBackend(opts: SimBackendOptions): HardwareBackend {
@@ -287,6 +290,7 @@ export function createSimBackend(opts: SimBackendOptions): HardwareBackend {
     rpmSensor: new SimHallSensor(map.gpio.hallSensorPin, handle, clock),
     tempSensor: new SimTempSensor(handle, map.temp.address),
     eeprom: new SimEeprom(opts.hatIdentity, opts.firmware, handle, mcu),
+    heatingThermal: opts.heatingThermal,
     isI2cDevicePresent: async (address: number) => {
       if (!known.has(address)) return false;
       try {

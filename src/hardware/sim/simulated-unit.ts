@@ -25,6 +25,7 @@ import {
 import { type DeepPartial, defaultParams, mergeParams } from "./defaults";
 import { type BioreactorHandle, InProcessHandle, StoredHandle } from "./handle";
 import type { PhotodiodeRole } from "./optics";
+import { thermalConstants } from "./thermal";
 import { createSimBackend } from "./sim-backend";
 import { FileSimStateStore, type SimStateStore } from "./state-store";
 
@@ -158,7 +159,7 @@ export function createSimulatedUnit(opts: SimulatedUnitOptions): SimulatedUnit {
       : opts.hatIdentity;
 
   return {
-    backend: createSimBackend({ map, handle, clock: opts.clock, firmware, hatIdentity }),
+    backend: createSimBackend({ map, handle, clock: opts.clock, firmware, hatIdentity, heatingThermal: thermalConstants(params.thermal) }),
     bioreactor: new SimulatedBioreactorControls(handle),
     faults: new SimulatedFaults(handle),
     map,

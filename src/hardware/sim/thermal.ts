@@ -11,14 +11,21 @@
  * from the PCB's cooling curve.
  */
 
-export interface ThermalParams {
+import type { HeatingThermalConstants } from "../ports";
+
+export interface ThermalParams extends HeatingThermalConstants {
   heaterWatts: number;
-  pcbHeatCapacityJPerK: number;
-  /** Vial glass and holder; the liquid adds 4.18 J/K per mL. */
-  vialDryHeatCapacityJPerK: number;
-  pcbToVialWPerK: number;
-  pcbToAmbientWPerK: number;
-  vialToAmbientWPerK: number;
+}
+
+/** What the simulated unit tells the temperature inference about its PCB (everything but the heater power). */
+export function thermalConstants(p: HeatingThermalConstants): HeatingThermalConstants {
+  return {
+    pcbHeatCapacityJPerK: p.pcbHeatCapacityJPerK,
+    vialDryHeatCapacityJPerK: p.vialDryHeatCapacityJPerK,
+    pcbToVialWPerK: p.pcbToVialWPerK,
+    pcbToAmbientWPerK: p.pcbToAmbientWPerK,
+    vialToAmbientWPerK: p.vialToAmbientWPerK,
+  };
 }
 
 export interface ThermalState {

@@ -61,6 +61,8 @@ export interface WebDeps {
   uiDir?: string;
   /** Built-in UI descriptor YAML (`<dir>/<kind>/*.yaml`); null = none; default = the ones shipped here. */
   builtinDescriptorsDir?: string | null;
+  /** Descriptor folders the loaded plugins registered (`registerUiDescriptors`), read after `$DOT_PIOREACTOR/plugins/ui`. */
+  pluginDescriptorDirs?: () => string[];
   /** Largest JSON body accepted, in bytes (default 1 MiB). */
   jsonBodyLimitBytes?: number;
   /** `TESTING=1` for jobs started through the leader. */

@@ -212,6 +212,8 @@ function yamlFiles(dir: string): string[] {
 export interface DescriptorSources {
   builtinDir: string | null;
   dotPioreactor: string;
+  /** Plugin-registered folders laid out like `plugins/ui/`, read last. */
+  pluginDirs?: readonly string[];
   report?: (message: string) => void;
 }
 
@@ -222,6 +224,7 @@ export function loadDescriptors(kind: DescriptorKind, sources: DescriptorSources
     ...(sources.builtinDir ? [path.join(sources.builtinDir, kind)] : []),
     path.join(sources.dotPioreactor, "ui", kind),
     path.join(sources.dotPioreactor, "plugins", "ui", kind),
+    ...(sources.pluginDirs ?? []).map((dir) => path.join(dir, kind)),
   ];
   const byKey = new Map<string, Obj>();
   for (const file of folders.flatMap(yamlFiles)) {

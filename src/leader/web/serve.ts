@@ -246,6 +246,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
       unitName: unit,
       isLeader,
       dotPioreactor: dot,
+      pluginDescriptorDirs: pluginDescriptorDirs(opts.env, opts.cwd),
       config: currentConfig,
       configChanged: () => {
         config = loadConfig(where);
@@ -311,4 +312,16 @@ async function ensureSimulationBroker(config: LayeredConfig, mqttOptions: { url:
     );
   }
   return undefined;
+}
+
+/** Folders the plugins registered with `registerUiDescriptors`; plugins load once, on the first descriptor request. */
+function pluginDescriptorDirs(env: NodeJS.ProcessEnv, cwd: string): () => string[] {
+  let dirs: string[] | undefined;
+  return () => {
+    if (!dirs) {
+      const { loadPlugins } = require("../../plugins/load") as typeof import("../../plugins/load");
+      dirs = loadPlugins({ env, cwd }).uiDescriptorDirs();
+    }
+    return dirs;
+  };
 }

@@ -25,6 +25,7 @@ export function localDescriptorRoutes(ctx: WebContext): Router {
     loadDescriptors(kind, {
       builtinDir: ctx.builtinDescriptorsDir === undefined ? defaultBuiltinDescriptorsDir() : ctx.builtinDescriptorsDir,
       dotPioreactor: ctx.dotPioreactor,
+      pluginDirs: ctx.pluginDescriptorDirs?.(),
       report: (m) => ctx.serverLog.error(m),
     });
   r.get("/jobs/descriptors", (_req, res) => {
