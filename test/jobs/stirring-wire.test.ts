@@ -153,6 +153,10 @@ for (const broker of withBrokers()) {
         await commander.publish(`pioreactor/$broadcast/exp1/stirring/target_rpm/set`, "400.5", { qos: 1 });
         await recorder.waitFor((m) => m.topic.endsWith("/stirring/target_rpm") && m.payload === "400.5");
         await stirrer.flush();
+        // A /set republishes duty_cycle and pwms/dc (02); the QoS 0 pwms/dc may still be on its
+        // way after the flush, and must not land in the next sequence.
+        const after400 = recorder.messages.findIndex((m) => m.topic.endsWith("/stirring/target_rpm") && m.payload === "400.5");
+        await recorder.waitFor((m) => m.topic.endsWith("/pwms/dc") && recorder.messages.indexOf(m) > after400);
         expect(h.logs.messages("INFO")).toEqual(
           expect.arrayContaining([
             "Updated target_rpm from 500.0 RPM to 300.0 RPM.",
