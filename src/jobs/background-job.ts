@@ -424,9 +424,10 @@ export abstract class BackgroundJob {
     }
     this.state = next;
     this.publishSetting("state");
-    this.logState(next);
+    // As the original: "Ready." / "Sleeping." are logged once the hook has run.
     if (next === "ready") await this.runHook("on_ready", () => this.onReady());
     if (next === "sleeping") await this.runHook("on_sleeping", () => this.onSleeping());
+    this.logState(next);
     if (next === "disconnected") await this.releaseResources();
   }
 

@@ -46,7 +46,7 @@ export function payloadShape(payload: string, unit = "leader"): string {
   let out = payload.replace(/"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d+))?Z"/g, (_, frac: string | undefined) =>
     frac?.length === 3 ? '"<ts.ms>"' : frac === undefined || frac.length === 6 ? '"<ts.us>"' : `"<ts.${frac.length}>"`,
   );
-  if (unit !== "leader") out = out.split(`"pioreactor_unit":"${unit}"`).join('"pioreactor_unit":"leader"');
+  if (unit !== "leader") out = out.split(unit).join("leader");
   return out.replace(/"settings":"([A-Za-z0-9+/=]+)"/, (_, b64: string) => `"settings":<${Buffer.from(b64, "base64").toString("utf8")}>`);
 }
 
