@@ -55,7 +55,30 @@ for (const broker of withBrokers()) {
           const sent = rig.published.find((p) => p.topic === m.topic && p.payload === m.payload);
           expect([m.topic, m.qos]).toEqual([m.topic, sent?.qos]);
         }
+
+        // A pump's dosing event (as in 05) is projected onto bioreactor/* in the original's order,
+        // retained at QoS 2 as Python floats, like the values dosing automations seed (05).
+        const pump = await rig.connectRecorded({ clientIdBase: "add_media" });
+        const event = '{"volume_change":0.5,"event":"add_media","source_of_event":"dosing_automation:chemostat","timestamp":"2026-11-21T05:45:51.275000Z"}';
+        await pump.publish(`pioreactor/${rig.unit}/exp1/dosing_events`, event, { qos: 2 });
+        await rig.run(100);
+        const bioreactor = rig.published.filter((p) => p.topic.startsWith(`pioreactor/${rig.unit}/exp1/bioreactor/`));
+        expect(bioreactor.map((l) => shapeLine(l, `pioreactor/${rig.unit}/exp1/`))).toEqual([
+          "bioreactor/alt_media_fraction r=1 q=2 0.0",
+          "bioreactor/current_volume_ml r=1 q=2 15.5",
+          "bioreactor/cumulative_media_added_ml r=1 q=2 0.5",
+          "bioreactor/cumulative_alt_media_added_ml r=1 q=2 0.0",
+          "bioreactor/cumulative_waste_removed_ml r=1 q=2 0.0",
+        ]);
+        expect(undecodable(bioreactor)).toEqual([]);
+
+        // Stopped, it leaves only `monitor/$state disconnected` retained (13).
         await rig.drive(monitor.stop("test"));
+        const retained = await rig.retainedSnapshot(rig.prefix);
+        const end = readCapture("13_retained_snapshot_end.txt").filter((l) => l.topic.startsWith(`${CAPTURE_PREFIX}monitor/`));
+        expect([...retained].map(([t, v]) => `${t.slice(rig.prefix.length)} ${v}`)).toEqual(
+          end.map((l) => `${l.topic.slice(CAPTURE_PREFIX.length)} ${l.payload}`),
+        );
       } finally {
         await rig.shutdown();
       }
