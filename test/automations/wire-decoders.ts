@@ -8,6 +8,7 @@ import {
   decodeAutomationSettings,
   decodeAutomationSettingsJson,
   decodeDosingEvent,
+  decodeLEDChangeEvent,
   decodeLog,
   decodeTemperature,
   decodeVoltage,
@@ -17,7 +18,18 @@ import type { WireLine } from "./wire-capture";
 
 const PY_FLOAT = /^-?(?:\d+\.\d+(?:e[+-]\d+)?|\d+e[+-]\d+|inf|nan)$/;
 const STATES = new Set(["init", "ready", "sleeping", "disconnected", "lost"]);
-const FLOAT_SETTINGS = new Set(["duration", "exchange_volume_ml", "target_biomass", "target_growth_rate", "target_normalized_od", "volume", "target_temperature"]);
+const FLOAT_SETTINGS = new Set([
+  "duration",
+  "exchange_volume_ml",
+  "dosing_volume_ml",
+  "target_biomass",
+  "target_growth_rate",
+  "target_normalized_od",
+  "target_temperature",
+  "heater_duty_cycle",
+]);
+/** The spec's PID log, in its field order. */
+const PID_LOG_KEYS = ["setpoint", "output_limits_lb", "output_limits_ub", "Kd", "Ki", "Kp", "integral", "proportional", "derivative", "latest_input", "latest_output", "job_name", "target_name"];
 const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 function asError<T>(d: Decoded<T>): string | undefined {
@@ -32,6 +44,11 @@ export function wireProblem(topic: string, payload: string): string | undefined 
   if (payload === "") return undefined; // a cleared retained value
   if (parts[3] === "logs") return asError(decodeLog(payload));
   if (leaf === "dosing_events") return asError(decodeDosingEvent(payload));
+  if (leaf === "led_change_events") return asError(decodeLEDChangeEvent(payload));
+  if (parent === "pid_log") {
+    const keys = Object.keys(JSON.parse(payload) as object);
+    return JSON.stringify(keys) === JSON.stringify(PID_LOG_KEYS) ? undefined : `pid_log keys ${keys.join(",")}`;
+  }
   if (leaf === "latest_event") return asError(decodeAutomationEvent(payload));
   if (leaf.endsWith("_automation_settings")) {
     const d = decodeAutomationSettings(payload);
