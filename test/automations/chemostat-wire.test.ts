@@ -15,11 +15,10 @@ import { BrokerRig } from "./wire-rig";
 jest.setTimeout(60_000);
 
 const CAPTURE_PREFIX = "pioreactor/leader/exp1/";
-const OURS = /^(dosing_automation\/|add_media\/|remove_waste\/|dosing_events$|bioreactor\/|pwms\/dc$|logs\/)/;
+const OURS = /^(dosing_automation\/|add_media\/|add_alt_media\/|remove_waste\/|dosing_events$|bioreactor\/|pwms\/dc$|logs\/)/;
 
-/** The capture's lines from `dosing_automation/$state init` on that our jobs would publish. */
-function expectedFrom(capture: WireLine[]): string[] {
-  const start = capture.findIndex((l) => l.topic === `${CAPTURE_PREFIX}dosing_automation/$state` && l.payload === "init");
+/** The capture's lines our jobs would publish, from `start` (default: `dosing_automation/$state init`) on. */
+function expectedFrom(capture: WireLine[], start = capture.findIndex((l) => l.topic === `${CAPTURE_PREFIX}dosing_automation/$state` && l.payload === "init")): string[] {
   return capture
     .slice(start)
     .filter((l, i, all) => {
@@ -71,7 +70,23 @@ for (const broker of withBrokers()) {
           expect([m.topic, m.qos]).toEqual([m.topic, sent?.qos]);
         }
 
-        await rig.drive(job.stop("test"));
+        // `pio kill` (06): stop requests to the pump actions, `disconnected`, then every setting
+        // cleared. The capture's subscriber saw some QoS 0 log lines overtake the QoS 2 messages
+        // sent before them (Mosquitto releases QoS 2 on PUBREL), so logs are compared on their own.
+        const stopAt = rig.published.length;
+        await rig.drive(job.stop("signal Interrupt"));
+        const kill = readCapture("06_kill.txt");
+        const killFrom = kill.findIndex((l) => l.payload.includes('"message":"Exiting caused by signal Interrupt."') && l.payload.includes('"task":"dosing_automation"'));
+        const killTo = kill.findIndex((l) => l.topic === `${CAPTURE_PREFIX}dosing_automation/latest_event` && l.payload === "");
+        const killed = expectedFrom(kill.slice(0, killTo + 1), killFrom);
+        const stopping = rig.published
+          .slice(stopAt)
+          .filter((p) => p.topic.startsWith(rig.prefix) && (OURS.test(p.topic.slice(rig.prefix.length)) || p.topic.endsWith("/$state/set")))
+          .map((l) => shapeLine(l, rig.prefix, rig.unit));
+        const isLog = (l: string) => l.startsWith("logs/");
+        expect(stopping.filter(isLog)).toEqual(killed.filter(isLog));
+        expect(stopping.filter((l) => !isLog(l))).toEqual(killed.filter((l) => !isLog(l)));
+
         const retained = await rig.retainedSnapshot(rig.prefix);
         const kept = (p: string) => /^(dosing_automation|add_media|remove_waste|bioreactor)\//.test(p);
         const snapshot = [...retained].map(([t, v]) => `${t.slice(rig.prefix.length)} ${v}`).filter(kept).sort();
