@@ -84,6 +84,8 @@ for (const broker of withBrokers()) {
             .map((l) => shapeLine(l, rig.prefix, rig.unit)),
         ).toEqual(expectedTrigger);
         expect(undecodable(rig.published)).toEqual([]);
+        // The broker delivered each message with the QoS it was published with.
+        expect(rig.qosMismatches()).toEqual([]);
 
         await rig.drive(job.stop("test"));
         const retained = await rig.retainedSnapshot(rig.prefix);

@@ -75,6 +75,17 @@ export class BrokerRig extends Rig {
     return client;
   }
 
+  /**
+   * Messages the QoS 2 watcher received with another QoS than they were published with (the
+   * broker grants min(publish, subscription) QoS), as `topic payload: sent → received`.
+   */
+  qosMismatches(): string[] {
+    return this.received.flatMap((m) => {
+      const sent = this.published.find((p) => p.topic === m.topic && p.payload === m.payload);
+      return sent && sent.qos === m.qos ? [] : [`${m.topic} ${m.payload}: ${sent?.qos ?? "never sent"} → ${m.qos}`];
+    });
+  }
+
   /** Waits (real time) until the broker has delivered everything our clients published. */
   async settle(): Promise<void> {
     const deadline = Date.now() + 5_000;
