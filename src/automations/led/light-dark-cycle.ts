@@ -72,7 +72,6 @@ export class LightDarkCycle extends LedAutomationJob {
     });
   }
 
-
   private phase(): { lit: boolean; msToBoundary: number } {
     const light = (this.getSetting<number>("light_duration_minutes") ?? 0) * 60_000;
     const dark = (this.getSetting<number>("dark_duration_minutes") ?? 0) * 60_000;
