@@ -28,6 +28,7 @@ export class BrokerRig extends Rig {
   readonly received: Received[] = [];
   private readonly clients: PubSubClient[] = [];
   private watcher: PubSubClient | undefined;
+  private feeder: { cancel(): void } | undefined;
 
   constructor(
     private readonly brokerUrl: string,
@@ -159,8 +160,6 @@ export class BrokerRig extends Rig {
     };
     this.feeder = this.clock.setInterval(feed, intervalS * 1000);
   }
-
-  private feeder: { cancel(): void } | undefined;
 
   /** Registers a running stirring job, as in the captures (dosing warns without one). */
   pretendStirringRuns(): void {
