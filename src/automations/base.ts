@@ -50,7 +50,7 @@ export abstract class AutomationJob extends BackgroundJob {
   private readonly settableNames: string[];
   private settingsPeriodStartedMs: number;
   private automationTimer: RepeatedTimer | undefined;
-  private startStrategy: (() => void) | undefined;
+  private startStrategy: (() => void | Promise<void>) | undefined;
   private strategyStarted = false;
   private running = false;
   private triggerPending = false;
@@ -124,8 +124,9 @@ export abstract class AutomationJob extends BackgroundJob {
     checkDuration(durationMinutes);
     this.setSetting("duration", durationMinutes);
     this.setters.duration = (v) => this.changeDuration(Number(v));
-    this.startStrategy = () =>
-      this.startPeriodicTimer(durationMinutes, opts.skipFirstRun ?? false, opts.skipFirstRun ? 0 : (opts.runAfterSeconds ?? 0));
+    this.onStrategyStart(() =>
+      this.startPeriodicTimer(durationMinutes, opts.skipFirstRun ?? false, opts.skipFirstRun ? 0 : (opts.runAfterSeconds ?? 0)),
+    );
   }
 
   private changeDuration(minutes: number): void {
@@ -187,11 +188,21 @@ export abstract class AutomationJob extends BackgroundJob {
     return this.running;
   }
 
-  protected override async onReady(): Promise<void> {
-    if (!this.strategyStarted) {
+  /**
+   * How the automation first runs (the original's strategy start callback), begun once the job
+   * has reported `Ready.`, as the original does after its `__post__init__`.
+   */
+  protected onStrategyStart(start: () => void | Promise<void>): void {
+    this.startStrategy = start;
+  }
+
+  override async start(): Promise<this> {
+    await super.start();
+    if (this.state === "ready" && !this.strategyStarted) {
       this.strategyStarted = true;
-      this.startStrategy?.();
+      await this.startStrategy?.();
     }
+    return this;
   }
 
   protected override async onTransition(from: JobState, to: JobState): Promise<void> {

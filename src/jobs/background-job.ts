@@ -12,7 +12,7 @@
  */
 import type { ConfigReader } from "../config/types";
 import { decodeSetPayload, encodeSettingValue } from "../pubsub/codec";
-import type { LastWill, MqttMessage, PubSubClient, QoS } from "../pubsub/types";
+import type { LastWill, MqttMessage, PublishOptions, PubSubClient, QoS } from "../pubsub/types";
 import type { Clock, TimerHandle } from "../util/clock";
 import { formatPyScalar, PyInt } from "../util/python-format";
 import { JobLogger, type LogSink } from "./logger";
@@ -214,7 +214,7 @@ export abstract class BackgroundJob {
         return this;
       }
       this.client = client;
-      if (this.deps.mqttLogSink) this.logger = this.logger.withSink(this.deps.mqttLogSink(this.client));
+      if (this.deps.mqttLogSink) this.logger = this.logger.withSink(this.deps.mqttLogSink(this.inPublishOrder(this.client)));
       this.client.onReconnect(() => this.onBrokerReconnect());
       this.client.onDisconnect(() => this.onBrokerDisconnect());
 
@@ -294,14 +294,34 @@ export abstract class BackgroundJob {
   protected publishRaw(topic: string, payload: string | Buffer, opts: { qos?: QoS; retain?: boolean } = {}): void {
     const client = this.client;
     if (!client) return;
-    const p = this.publishChain
-      .then(() => client.publish(topic, payload, opts))
-      .catch((e) => {
-        this.logger.debug(`Publish to ${topic} failed: ${errorMessage(e)}`);
-      });
+    this.chainPublish(client, topic, payload, opts, (e) => this.logger.debug(`Publish to ${topic} failed: ${errorMessage(e)}`));
+  }
+
+  private chainPublish(client: PubSubClient, topic: string, payload: string | Buffer, opts: PublishOptions, onError: (e: unknown) => void): Promise<void> {
+    const p = this.publishChain.then(() => client.publish(topic, payload, opts)).catch(onError);
     this.publishChain = p;
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));
+    return p;
+  }
+
+  /**
+   * The connection as the MQTT log sink sees it: log lines join the ordered publish chain, so
+   * they leave in the order they were written relative to settings, as the original's single
+   * paho queue sends them. A failed log publish is dropped silently (logging it would loop).
+   */
+  private inPublishOrder(client: PubSubClient): PubSubClient {
+    return {
+      get clientId() {
+        return client.clientId;
+      },
+      publish: (topic, payload, opts = {}) => this.chainPublish(client, topic, payload, opts, () => undefined),
+      subscribe: (filter, handler, opts) => client.subscribe(filter, handler, opts),
+      onReconnect: (listener) => client.onReconnect(listener),
+      onDisconnect: (listener) => client.onDisconnect(listener),
+      isConnected: () => client.isConnected(),
+      end: () => client.end(),
+    };
   }
 
   /** Subscribes on this job's connection; handler errors are logged, never fatal. */
@@ -404,9 +424,10 @@ export abstract class BackgroundJob {
     }
     this.state = next;
     this.publishSetting("state");
-    this.logState(next);
+    // As the original: "Ready." / "Sleeping." are logged once the hook has run.
     if (next === "ready") await this.runHook("on_ready", () => this.onReady());
     if (next === "sleeping") await this.runHook("on_sleeping", () => this.onSleeping());
+    this.logState(next);
     if (next === "disconnected") await this.releaseResources();
   }
 
@@ -480,6 +501,8 @@ export abstract class BackgroundJob {
       await this.flushWithin(5000);
       if (this.client) {
         this.logger.debug("Disconnected successfully from MQTT.");
+        // The line above waits in the publish chain; let it leave before the connection closes.
+        if (this.client.isConnected()) await this.flushWithin(5000);
         await this.client.end();
       }
     } catch (e) {

@@ -303,10 +303,14 @@ export class GrowthRateCalculator extends BackgroundJob {
     await this.subscribe([this.odTopic, this.dosingTopic], (m) => this.handle(m), { allowRetained: false });
   }
 
-  private announced = false;
-  protected override async onReady(): Promise<void> {
-    if (this.announced) return;
-    this.announced = true;
+  /** Like the original, which says this when it starts streaming, after `Ready.`. */
+  override async start(): Promise<this> {
+    await super.start();
+    if (this.state === "ready") this.announceWarmup();
+    return this;
+  }
+
+  private announceWarmup(): void {
     const { samplesForOdStatistics } = this.settingsUsed;
     if (samplesForOdStatistics / this.settingsUsed.samplesPerSecond >= 600) {
       this.logger.warning(

@@ -18,6 +18,8 @@ import { type JobCommand, runInForeground } from "./job-command";
 
 export const MONITOR_EXPERIMENT = "$experiment";
 const AUX_DIVIDER = 0.134;
+/** The original's error code for a power problem (LED blinks 7 times). */
+const VOLTAGE_PROBLEM = 7;
 
 /** The host the monitor runs on. Off a Pi the LED and button are absent (no-ops). */
 export interface MonitorSystem {
@@ -72,6 +74,8 @@ export class Monitor extends BackgroundJob {
     this.logger.debug(`Pioreactor firmware version: ${versions.firmware}`);
     this.logger.debug(`Pioreactor HAT serial number: ${versions.hat_serial}`);
     this.setSetting("button_down", false);
+    // The original starts its first self-check here, and that check begins by resetting the button.
+    this.resetButton();
   }
 
   /** `versions/set` merges only the keys the monitor knows (what `pio update app` sends). */
@@ -85,10 +89,16 @@ export class Monitor extends BackgroundJob {
   }
 
   protected override async onReady(): Promise<void> {
-    await this.selfChecks();
+    await this.reportNetworkAndStatistics();
+    await this.flickerOkAndRepublishState();
     this.logger.notice(`${this.unit} is online and ready.`);
     const hours = this.options.selfCheckIntervalHours ?? this.config.getFloat("monitor.config", "self_check_interval_hours", 12);
-    if (hours > 0) this.every(hours * 3_600_000, () => this.selfChecks());
+    if (hours > 0) {
+      this.every(hours * 3_600_000, async () => {
+        this.resetButton();
+        await this.reportNetworkAndStatistics();
+      });
+    }
     if (this.options.backend) {
       // One-shot through `every` so shutdown cancels it like any other timer of the job.
       const once = this.every(5000, async () => {
@@ -98,7 +108,20 @@ export class Monitor extends BackgroundJob {
     }
   }
 
-  private async selfChecks(): Promise<void> {
+  private resetButton(): void {
+    this.setSetting("button_down", false);
+  }
+
+  /**
+   * The "I'm here" answer (start-up, the UI's identify button): blink the LED where there is one,
+   * then republish `$state`, which tells the UI the unit is alive.
+   */
+  private async flickerOkAndRepublishState(): Promise<void> {
+    await this.options.system.flickerOk();
+    this.publishRaw(this.settingTopic("$state"), this.state, { qos: 2, retain: true });
+  }
+
+  private async reportNetworkAndStatistics(): Promise<void> {
     const s = this.options.system;
     this.setSetting("ipv4", s.ipv4Addresses().join(", ") || "");
     this.setSetting("wlan_mac_address", s.macAddress("wlan"));
@@ -130,15 +153,18 @@ export class Monitor extends BackgroundJob {
     this.setSetting("voltage_on_pwm_rail", { timestamp: formatPayloadTimestamp(this.clock.now()), voltage: volts });
     if (volts <= 4.8) {
       this.logger.warning(
-        `Low-voltage detected on rail. PWM power supply at ${volts}V. Suggestion: use a better power supply or an AUX power. See docs at: https://docs.pioreactor.com/user-guide/external-power`,
+        `Low-voltage detected on rail. PWM power supply at ${volts.toFixed(1)}V. Suggestion: use a better power supply or an AUX power. See docs at: https://docs.pioreactor.com/user-guide/external-power`,
       );
+      await this.options.system.flickerErrorCode(VOLTAGE_PROBLEM);
+    } else {
+      this.logger.debug("Power status okay.");
     }
   }
 
   protected override async startPassiveListeners(): Promise<void> {
     await this.subscribe(
       [`pioreactor/${this.unit}/+/monitor/flicker_led_response_okay`, `pioreactor/$broadcast/+/monitor/flicker_led_response_okay`],
-      () => this.options.system.flickerOk(),
+      () => this.flickerOkAndRepublishState(),
       { qos: 1, allowRetained: false, serialised: false },
     );
     await this.subscribe(

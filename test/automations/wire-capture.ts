@@ -34,3 +34,23 @@ export function readCapture(file: string): WireLine[] {
 export function normalise(payload: string): string {
   return payload.replace(/"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z"/g, '"<ts>"');
 }
+
+/**
+ * A payload with what legitimately differs between runs reduced to its format: timestamps keep
+ * their format (`<ts.us>` is msgspec's `…ss.ffffffZ`, which drops the fraction at a whole second;
+ * `<ts.ms>` the millisecond form of logs and `current_utc_timestamp()`), the unit
+ * name becomes `leader`, and the base64 `settings` of an automation settings message is decoded
+ * so a mismatch shows which setting differs.
+ */
+export function payloadShape(payload: string, unit = "leader"): string {
+  let out = payload.replace(/"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d+))?Z"/g, (_, frac: string | undefined) =>
+    frac?.length === 3 ? '"<ts.ms>"' : frac === undefined || frac.length === 6 ? '"<ts.us>"' : `"<ts.${frac.length}>"`,
+  );
+  if (unit !== "leader") out = out.split(unit).join("leader");
+  return out.replace(/"settings":"([A-Za-z0-9+/=]+)"/, (_, b64: string) => `"settings":<${Buffer.from(b64, "base64").toString("utf8")}>`);
+}
+
+/** `suffix r=<0|1> q=<qos> <payload shape>`, the unit of comparison with a capture. */
+export function shapeLine(line: WireLine, prefix: string, unit = "leader"): string {
+  return `${line.topic.slice(prefix.length)} r=${line.retain ? 1 : 0} q=${line.qos} ${payloadShape(line.payload, unit)}`.trimEnd();
+}

@@ -66,14 +66,10 @@ export class LightDarkCycle extends LedAutomationJob {
     this.setSetting("light_intensity", this.initial.intensity);
     this.setSetting("light_duration_minutes", this.initial.light);
     this.setSetting("dark_duration_minutes", this.initial.dark);
-  }
-
-  protected override async onReady(): Promise<void> {
-    if (this.startedMs === 0) {
+    this.onStrategyStart(async () => {
       this.startedMs = this.clock.now();
       await this.runOnce();
-    }
-    await super.onReady();
+    });
   }
 
   private phase(): { lit: boolean; msToBoundary: number } {
