@@ -26,6 +26,12 @@ export function profileJobKey(jobId: number): string {
   return makeJobKey(PROFILE_JOB_NAME, jobId);
 }
 
+/** The job id inside `experiment_profile/<id>`, or undefined for any other key. */
+export function jobIdOfProfileKey(jobKey: string): number | undefined {
+  const m = /^experiment_profile\/(\d+)$/.exec(jobKey);
+  return m ? Number(m[1]) : undefined;
+}
+
 function base(id: ProfileJobIdentity): string {
   return `pioreactor/${id.leader}/${id.experiment}/${profileJobKey(id.jobId)}`;
 }
