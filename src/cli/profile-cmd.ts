@@ -49,7 +49,7 @@ function readProfileFile(file: string, deps: ProfileCliDeps): string {
   try {
     return fs.readFileSync(full, "utf8");
   } catch {
-    throw new CliError(`Error: could not read profile file '${file}'.`);
+    throw new CliError(`Could not read profile file '${file}'.`);
   }
 }
 
@@ -238,14 +238,14 @@ async function realRun(
  */
 function runToResume(store: InstanceType<Lib["JournalStore"]>, registry: JobRegistry, runId: number | undefined): RunRecord {
   const run = runId !== undefined ? store.run(runId) : store.unfinishedRuns()[0];
-  if (!run) throw new CliError(runId !== undefined ? `Error: no profile run ${runId} in the journal.` : "Error: no unfinished profile run to resume.");
-  if (run.status !== "running") throw new CliError(`Error: profile run ${run.runId} already ended (${run.status}); nothing to resume.`);
+  if (!run) throw new CliError(runId !== undefined ? `No profile run ${runId} in the journal.` : "No unfinished profile run to resume.");
+  if (run.status !== "running") throw new CliError(`Profile run ${run.runId} already ended (${run.status}); nothing to resume.`);
   const oldId = lib().jobIdOfProfileKey(run.jobKey);
   const row = oldId !== undefined ? registry.job(oldId) : undefined;
   if (row && row.is_running === 1) {
     const { processIsAlive } = require("../jobs/registry") as typeof import("../jobs/registry");
     if (row.pid !== process.pid && processIsAlive(row.pid)) {
-      throw new CliError(`Error: profile run ${run.runId} is still running in process ${row.pid}; stop it first (pio kill --job-id ${row.job_id}).`);
+      throw new CliError(`Profile run ${run.runId} is still running in process ${row.pid}; stop it first (pio kill --job-id ${row.job_id}).`);
     }
     registry.setNotRunning(row.job_id);
   }

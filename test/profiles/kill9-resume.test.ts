@@ -15,6 +15,9 @@ import path from "node:path";
 import { ensureDevConfig } from "../../src/config/dev-config";
 import { IniDocument } from "../../src/config/ini";
 import { saveIniFile } from "../../src/config/ini-file";
+import { openCacheDatabase } from "../../src/jobs/local-storage";
+import { JobRegistry } from "../../src/jobs/registry";
+import { defaultJournalPath, JournalStore } from "../../src/profiles/journal";
 import { uniqueSuffix, withBrokers } from "../helpers/broker";
 import { TopicRecorder } from "../helpers/job-harness";
 import { type RecordedRequest, RecordingClusterServer } from "./recording-cluster-server";
@@ -116,6 +119,24 @@ for (const broker of withBrokers()) {
     afterEach(async () => {
       await server.close();
       fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    test("resume refuses a run whose runner is still alive, and sends nothing", async () => {
+      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, DOT_PIOREACTOR: dir, GLOBAL_CONFIG: path.join(dir, "config.ini"), HOSTNAME: "leader" };
+      // The runner of this run is "this test process": alive.
+      const db = openCacheDatabase(path.join(dir, "storage", "local_intermittent_pioreactor_metadata.sqlite"));
+      const jobId = new JobRegistry(db).register({ unit: "leader", experiment, jobName: "experiment_profile", jobSource: "user", pid: process.pid, leader: "leader", isLongRunning: true });
+      db.close();
+      const store = new JournalStore(defaultJournalPath(dir));
+      store.createRun({ profileText: profileText(), profileFilename: "kill9.yaml", experiment, startMs: Date.now(), dryRun: false, jobKey: `experiment_profile/${jobId}` });
+      store.close();
+      const resume = startPio(["profile", "resume"], env);
+      expect(await resume.exited).toBe(1);
+      expect(resume.output()).toContain(`Error: Profile run 1 is still running in process ${process.pid}; stop it first (pio kill --job-id ${jobId}).`);
+      expect(server.requests).toEqual([]);
+      const after = new JournalStore(defaultJournalPath(dir));
+      expect(after.run(1)?.status).toBe("running");
+      after.close();
     });
 
     test("the resumed run sends every remaining action once, in order, and repeats nothing", async () => {
