@@ -488,12 +488,16 @@ export class ProfileExecutor {
   }
 
   private needsArming(task: Task): boolean {
-    if (!this.journal.durable || task.armed) return false;
+    if (!this.journal.durable || task.armed || this.units.busy(task.unit)) return false;
     const type = actionAt(this.o.profile, task.source, task.job, task.path).type;
     return type !== "when" && type !== "repeat";
   }
 
-  /** Arm, in one durable commit, every basic action due within ARM_AHEAD_MS of `now`. */
+  /**
+   * Arm, in one durable commit, every basic action due within ARM_AHEAD_MS of `now` whose unit is
+   * free. An action that will wait behind a slow unit is not armed: after a power cut it would
+   * count as possibly sent for as long as it waited; it gets its own durable mark when it is sent.
+   */
   private armAhead(now: number): void {
     if (!this.journal.durable) return;
     const due = this.queue.dueBy(now + ARM_AHEAD_MS).filter((q) => this.needsArming(q.payload));

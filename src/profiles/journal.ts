@@ -16,8 +16,8 @@
  * Durability without an fsync on the hot path. The connection commits with `synchronous=NORMAL`
  * (in WAL mode a commit then survives a killed process, not necessarily a power cut); only two
  * writes commit with FULL, and an fsync of the WAL makes every earlier commit durable too:
- * - `arm`: a moment before actions fall due, the scheduler marks them `armed` in one FULL commit.
- *   Their `dispatched` mark is then a NORMAL write right before each request.
+ * - `arm`: a moment before actions fall due, the scheduler marks those whose unit is free `armed`
+ *   in one FULL commit. Their `dispatched` mark is then a NORMAL write right before each request.
  * - `markDispatched`: an action that was not armed (scheduled at short notice, a catch-up) gets a
  *   FULL commit before its request; marks asked for in one event-loop turn share it.
  * After a crash the run record's boot id tells the two cases apart. Same boot (the process died,

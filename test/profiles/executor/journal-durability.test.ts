@@ -125,3 +125,32 @@ test("markDispatched resolves only once the mark can be read from another connec
   reader.close();
   store.close();
 });
+
+test("an action waiting behind a unit that does not answer is not armed, so even a power cut cannot lose it", async () => {
+  const clock = new VirtualClock(START_MS);
+  const slow = { unit1: { experiment: "exp1", hang: true } };
+  const fake = new FakeCluster({ workers: slow, clock });
+  const store = new JournalStore(file, { bootId: "boot-A" });
+  await startProfileRun({
+    ...rig(clock, fake),
+    text: PROFILE,
+    filename: "armed.yaml",
+    store,
+    onExecutor: (ex) => clock.setTimeout(() => ex.abandon(), 10_000 - ARM_AHEAD_MS / 2),
+  });
+  // The start hangs: unit1's queue is busy, so the update due at 10 s is still only pending.
+  expect(store.tasks(1).map((t) => t.status)).toEqual(["dispatched", "pending", "pending"]);
+  store.close();
+
+  const after = new JournalStore(file, { bootId: "boot-B" });
+  const clock2 = new VirtualClock(START_MS + 60_000);
+  const fake2 = new FakeCluster({ workers: workers(), clock: clock2 });
+  fake2.running.push({ unit: "unit1", job: "stirring", source: "experiment_profile/1", experiment: "exp1" });
+  const logger = new LogSpy(clock2);
+  await resumeProfileRun({ ...rig(clock2, fake2), logger, store: after, policy: "catch-up" });
+  expect(fake2.commands().filter((c) => c.includes("/jobs/update/"))).toHaveLength(1);
+  expect(logger.text().filter((l) => l.startsWith("WARNING"))).toEqual([
+    "WARNING Not repeating `start` of stirring on unit1 [unit1/stirring/0@unit1]: it was being sent when the run stopped, and may have reached unit1.",
+  ]);
+  after.close();
+});
