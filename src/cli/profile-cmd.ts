@@ -16,7 +16,9 @@ import type { Command } from "commander";
 import type { FetchLike } from "../config/leader-http";
 import { LevelLogger, type LogLevel } from "../jobs/logger";
 import type { Diagnostic } from "../profiles/diagnostics";
+import type { JobRegistry } from "../jobs/registry";
 import type { MissedActionPolicy, ProfileExecutor, RunOutcome } from "../profiles/executor";
+import type { RunRecord } from "../profiles/journal";
 import type { Profile, ProfileValue } from "../profiles/types";
 import { type Clock, RealClock, VirtualClock } from "../util/clock";
 import { PyInt } from "../util/python-format";
@@ -47,7 +49,7 @@ function readProfileFile(file: string, deps: ProfileCliDeps): string {
   try {
     return fs.readFileSync(full, "utf8");
   } catch {
-    throw new CliError(`Error: could not read profile file '${file}'.`);
+    throw new CliError(`Could not read profile file '${file}'.`);
   }
 }
 
@@ -141,7 +143,17 @@ async function realRun(
   });
   const store = new p.JournalStore(deps.env.PROFILE_JOURNAL ?? p.defaultJournalPath(ctx.dotPioreactor));
   const registry = ctx.registry();
-  const experiment = args.experiment;
+  let resumed: RunRecord | undefined;
+  if (args.resume) {
+    try {
+      resumed = runToResume(store, registry, args.resume.runId);
+    } catch (e) {
+      store.close();
+      await ctx.close();
+      throw e;
+    }
+  }
+  const experiment = resumed?.experiment ?? args.experiment;
   const jobId = registry.register({
     unit: ctx.unit,
     experiment,
@@ -151,9 +163,11 @@ async function realRun(
     leader: ctx.leader,
     isLongRunning: true,
   });
-  const identity = { leader: ctx.unit, experiment, jobId };
+  // A resumed run keeps the job key it was journaled with: its topics, its log task and the JOB_SOURCE of the jobs it started.
+  const keyId = resumed ? (p.jobIdOfProfileKey(resumed.jobKey) ?? jobId) : jobId;
+  const identity = { leader: ctx.unit, experiment, jobId: keyId };
   const pubsub = await ctx.connect({ clientIdBase: `${p.PROFILE_JOB_NAME}-${jobId}`, lastWill: p.profileJobLastWill(identity), keepalive: 60, clean: true });
-  const logger = new JobLogger({ task: p.profileJobKey(jobId), source: "app", unit: ctx.unit, experiment }, clock, [
+  const logger = new JobLogger({ task: p.profileJobKey(keyId), source: "app", unit: ctx.unit, experiment }, clock, [
     ...ctx.logSinks(),
     new MqttLogSink(pubsub),
   ]);
@@ -188,9 +202,9 @@ async function realRun(
         executor = ex;
       },
     };
-    if (args.resume) {
-      const r = await p.resumeProfileRun({ ...common, store, policy: args.resume.policy, ...(args.resume.runId !== undefined ? { runId: args.resume.runId } : {}) });
-      return r;
+    const recordSetting = (setting: string, value: string | null) => registry.upsertSetting(jobId, setting, value);
+    if (resumed && args.resume) {
+      return await p.resumeManagedProfile({ ...common, store, run: resumed, policy: args.resume.policy, pubsub, leader: ctx.unit, recordSetting });
     }
     return await p.runManagedProfile({
       ...common,
@@ -203,7 +217,7 @@ async function realRun(
       leader: ctx.unit,
       jobId,
       store,
-      recordSetting: (setting, value) => registry.upsertSetting(jobId, setting, value),
+      recordSetting,
     });
   } finally {
     progress.stop();
@@ -215,6 +229,27 @@ async function realRun(
     store.close();
     await ctx.close();
   }
+}
+
+/**
+ * The run `pio profile resume` continues: `--run ID`, else the newest unfinished one. A run whose
+ * runner is still alive is refused (two runners would send every action twice); a dead runner's
+ * registry row is closed.
+ */
+function runToResume(store: InstanceType<Lib["JournalStore"]>, registry: JobRegistry, runId: number | undefined): RunRecord {
+  const run = runId !== undefined ? store.run(runId) : store.unfinishedRuns()[0];
+  if (!run) throw new CliError(runId !== undefined ? `No profile run ${runId} in the journal.` : "No unfinished profile run to resume.");
+  if (run.status !== "running") throw new CliError(`Profile run ${run.runId} already ended (${run.status}); nothing to resume.`);
+  const oldId = lib().jobIdOfProfileKey(run.jobKey);
+  const row = oldId !== undefined ? registry.job(oldId) : undefined;
+  if (row && row.is_running === 1) {
+    const { processIsAlive } = require("../jobs/registry") as typeof import("../jobs/registry");
+    if (row.pid !== process.pid && processIsAlive(row.pid)) {
+      throw new CliError(`Profile run ${run.runId} is still running in process ${row.pid}; stop it first (pio kill --job-id ${row.job_id}).`);
+    }
+    registry.setNotRunning(row.job_id);
+  }
+  return run;
 }
 
 /** `elapsed 1h 02m · next: update stirring on unit1 in 3m · 12 done / 40 pending`, redrawn on a TTY. */

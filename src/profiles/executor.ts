@@ -109,6 +109,10 @@ interface Task {
   source: string;
   path: number[];
   state: RepeatState | null;
+  /** Set once the journal has it as `dispatched` (an update with several options sends several requests). */
+  sent?: boolean;
+  /** The journal has it as `armed` (on disk): marking it `dispatched` needs no fsync. */
+  armed?: boolean;
 }
 
 export class PluginsMissingError extends Error {
@@ -116,6 +120,13 @@ export class PluginsMissingError extends Error {
 }
 
 const LED_JOB = "led_intensity";
+
+/**
+ * How long before actions fall due the scheduler arms them in the journal (one fsync for all the
+ * actions of an instant, taken off the hot path; see journal.ts). Longer than an fsync on a busy
+ * SD card, short enough that a power cut in the window loses little.
+ */
+export const ARM_AHEAD_MS = 50;
 
 /** Seconds of an action's start offset: `t` wins over `hours_elapsed` (spec §2.4). */
 export function actionOffsetSeconds(a: Action): number {
@@ -395,7 +406,10 @@ export class ProfileExecutor {
     let status: RunOutcome["status"] = "finished";
     try {
       for (;;) {
-        if (this.abandoned) return { status: "abandoned", actionCount: this.actionCount, notStarted: this.queue.size, waitingWhens: 0 };
+        if (this.abandoned) {
+          this.journal.flush();
+          return { status: "abandoned", actionCount: this.actionCount, notStarted: this.queue.size, waitingWhens: 0 };
+        }
         if (this.stopRequested) {
           status = "stopped";
           break;
@@ -409,11 +423,18 @@ export class ProfileExecutor {
           break;
         }
         if (next && next.dueMs <= clock.now()) {
+          // Due without having been armed (scheduled at short notice, or the loop was busy): arm its whole instant at once.
+          if (this.needsArming(next.payload)) this.armAhead(clock.now());
           this.queue.pop();
           this.dispatch(next.payload);
           continue;
         }
-        await waitForDueOrWake(clock, next?.dueMs, this.wake, () => !this.units.idle);
+        const armAt = next && this.needsArming(next.payload) ? next.dueMs - ARM_AHEAD_MS : undefined;
+        if (armAt !== undefined && armAt <= clock.now()) {
+          this.armAhead(clock.now());
+          continue;
+        }
+        await waitForDueOrWake(clock, armAt ?? next?.dueMs, this.wake, () => !this.units.idle);
       }
       // Let work already handed to units finish, as the original finishes the callback in progress.
       while (!this.units.idle) await waitForDueOrWake(clock, undefined, this.wake, () => !this.units.idle);
@@ -464,6 +485,25 @@ export class ProfileExecutor {
         cluster.stopJobsFromSource(w, experiment, jobKey).catch((err) => logger.debug(`Failed to stop jobs on ${w}: ${errorText(err)}`)),
       ),
     );
+  }
+
+  private needsArming(task: Task): boolean {
+    if (!this.journal.durable || task.armed || this.units.busy(task.unit)) return false;
+    const type = actionAt(this.o.profile, task.source, task.job, task.path).type;
+    return type !== "when" && type !== "repeat";
+  }
+
+  /**
+   * Arm, in one durable commit, every basic action due within ARM_AHEAD_MS of `now` whose unit is
+   * free. An action that will wait behind a slow unit is not armed: after a power cut it would
+   * count as possibly sent for as long as it waited; it gets its own durable mark when it is sent.
+   */
+  private armAhead(now: number): void {
+    if (!this.journal.durable) return;
+    const due = this.queue.dueBy(now + ARM_AHEAD_MS).filter((q) => this.needsArming(q.payload));
+    if (due.length === 0) return;
+    this.journal.arm(due.map((q) => q.payload.key));
+    for (const q of due) q.payload.armed = true;
   }
 
   private dispatch(task: Task): void {
@@ -520,6 +560,13 @@ export class ProfileExecutor {
     const exp = await this.o.cluster.assignedExperiment(unit);
     if (exp === null) throw new Error(`Worker ${unit} is not assigned to an experiment.`);
     return exp;
+  }
+
+  /** At most once: the journal has the task as `dispatched`, on disk, before its first request leaves. */
+  private async beforeSend(task: Task): Promise<void> {
+    if (task.sent) return;
+    task.sent = true;
+    await this.journal.markDispatched(task.key, !task.armed);
   }
 
   private settle(task: Task, status: TaskStatus): void {
@@ -604,7 +651,7 @@ export class ProfileExecutor {
         args,
         config_overrides: Object.entries(overrides).map(([k, v]) => [`${job}.config`, k, pyStr(v)]),
       };
-      this.journal.setStatus(task.key, "dispatched");
+      await this.beforeSend(task);
       try {
         const result = await cluster.startJob(unit, job, body);
         if (result.kind === "unreadable") {
@@ -666,7 +713,7 @@ export class ProfileExecutor {
       logger.debug(`Job ${job} not running on ${unit}.`);
       return "skipped";
     }
-    this.journal.setStatus(task.key, "dispatched");
+    await this.beforeSend(task);
     await cluster.updateJobSettings(unit, experiment, job, { $state: kind === "pause" ? "sleeping" : "ready" });
     return "done";
   }
@@ -679,7 +726,7 @@ export class ProfileExecutor {
       return "done";
     }
     logger.debug(`${n}. Stopping ${job} on ${unit}.`);
-    this.journal.setStatus(task.key, "dispatched");
+    await this.beforeSend(task);
     await cluster.stopJob(unit, experiment, job);
     return "done";
   }
@@ -699,7 +746,7 @@ export class ProfileExecutor {
         logger.debug(`Job ${job} not running on ${unit}.`);
         continue;
       }
-      this.journal.setStatus(task.key, "dispatched");
+      await this.beforeSend(task);
       await cluster.updateJobSettings(unit, experiment, job, { [k]: v });
       sent = true;
     }
@@ -710,7 +757,7 @@ export class ProfileExecutor {
     const { logger, cluster, experiment, jobKey, clock } = this.o;
     // Rendered twice, as the original does (once for the request, once for its own log line).
     const forRequest = await renderLogMessage(message, ctx);
-    this.journal.setStatus(task.key, "dispatched");
+    await this.beforeSend(task);
     await cluster.postUnitLog(task.unit, experiment, {
       message: forRequest,
       timestamp: formatMillisTimestamp(clock.now()),

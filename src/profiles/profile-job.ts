@@ -26,6 +26,12 @@ export function profileJobKey(jobId: number): string {
   return makeJobKey(PROFILE_JOB_NAME, jobId);
 }
 
+/** The job id inside `experiment_profile/<id>`, or undefined for any other key. */
+export function jobIdOfProfileKey(jobKey: string): number | undefined {
+  const m = /^experiment_profile\/(\d+)$/.exec(jobKey);
+  return m ? Number(m[1]) : undefined;
+}
+
 function base(id: ProfileJobIdentity): string {
   return `pioreactor/${id.leader}/${id.experiment}/${profileJobKey(id.jobId)}`;
 }
@@ -38,6 +44,8 @@ export function profileJobLastWill(id: ProfileJobIdentity): LastWill {
 export class ProfileJobLifecycle {
   private subscription: Subscription | undefined;
   private stopListeners: Array<() => void> = [];
+  /** Counts not yet published (see `actionCount`). */
+  private pendingCounts: number[] = [];
 
   constructor(
     private readonly pubsub: PubSubClient,
@@ -81,12 +89,29 @@ export class ProfileJobLifecycle {
     await this.publish("profile_filename", filename);
   }
 
+  /**
+   * Every count is published, in order, but at the end of the event-loop turn: when 50 actions fall
+   * due at one instant, their requests leave first and the 50 retained QoS 2 messages follow, and
+   * the registry row is written once with the last count.
+   */
   actionCount(n: number): void {
-    this.publish("action_count", String(n)).catch(() => undefined);
+    this.pendingCounts.push(n);
+    if (this.pendingCounts.length === 1) setImmediate(() => this.flushActionCounts());
+  }
+
+  private flushActionCounts(): void {
+    const counts = this.pendingCounts;
+    if (counts.length === 0) return;
+    this.pendingCounts = [];
+    this.recordSetting?.("action_count", String(counts[counts.length - 1]));
+    for (const n of counts) {
+      this.pubsub.publish(`${base(this.id)}/action_count`, String(n), { qos: 2, retain: true }).catch(() => undefined);
+    }
   }
 
   /** §1.2 step 12: clear name and start time (unless a plugin/build failure left them, as the original), then disconnected. */
   async end(clearAnnouncement = true): Promise<void> {
+    this.flushActionCounts();
     if (clearAnnouncement) {
       await this.publish("experiment_profile_name", null);
       await this.publish("start_time_utc", null);

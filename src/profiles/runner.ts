@@ -5,7 +5,7 @@
 import type { Diagnostic } from "./diagnostics";
 import { firstErrorText } from "./diagnostics";
 import { type ExecutorOptions, type MissedActionPolicy, ProfileExecutor, type RunOutcome } from "./executor";
-import type { JournalStore, RunRecord } from "./journal";
+import type { JournalStore, RunRecord, TaskRecord } from "./journal";
 import type { Profile } from "./types";
 import { validateProfileText } from "./validate";
 
@@ -90,6 +90,16 @@ export async function resumeProfileRun(o: ResumeRunOptions): Promise<RunOutcome 
     journal,
   });
   o.onExecutor?.(executor, run);
-  const outcome = await executor.resume(o.store.tasks(run.runId), run.startMs, run.actionCount, o.policy);
+  const outcome = await executor.resume(tasksToResume(o.store, run), run.startMs, run.actionCount, o.policy);
   return { ...outcome, run };
+}
+
+/**
+ * The run's tasks as resume must see them. An `armed` action (see journal.ts) was never sent if the
+ * OS has not restarted since the run was last running (the process died, its writes did not); after
+ * a reboot its `dispatched` mark may have been lost with the page cache, so it may have been sent.
+ */
+export function tasksToResume(store: JournalStore, run: RunRecord): TaskRecord[] {
+  const sameBoot = run.bootId !== undefined && run.bootId === store.bootId;
+  return store.tasks(run.runId).map((r) => (r.status === "armed" ? { ...r, status: sameBoot ? "pending" : "dispatched" } : r));
 }

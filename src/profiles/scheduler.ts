@@ -61,6 +61,20 @@ export class TaskQueue<T> {
     return top;
   }
 
+  /** Live tasks due at or before `limitMs`, in no particular order; visits only the heap's top that can hold them. */
+  dueBy(limitMs: number): QueuedTask<T>[] {
+    const out: QueuedTask<T>[] = [];
+    const h = this.heap;
+    const stack = h.length > 0 ? [0] : [];
+    while (stack.length > 0) {
+      const i = stack.pop()!;
+      if (h[i].dueMs > limitMs) continue; // children are due no earlier than their parent
+      if (!h[i].cancelled) out.push(h[i]);
+      for (const c of [2 * i + 1, 2 * i + 2]) if (c < h.length) stack.push(c);
+    }
+    return out;
+  }
+
   get size(): number {
     return this.live;
   }

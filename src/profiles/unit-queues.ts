@@ -9,6 +9,7 @@ type Work = () => Promise<void>;
 
 export class UnitQueues {
   private readonly tails = new Map<string, Promise<void>>();
+  private readonly perUnit = new Map<string, number>();
   private inFlight = 0;
 
   /** Called whenever the last piece of work anywhere finishes. */
@@ -19,6 +20,7 @@ export class UnitQueues {
 
   enqueue(unit: string, work: Work): void {
     this.inFlight++;
+    this.perUnit.set(unit, (this.perUnit.get(unit) ?? 0) + 1);
     const previous = this.tails.get(unit) ?? Promise.resolve();
     const next = previous.then(async () => {
       try {
@@ -26,11 +28,19 @@ export class UnitQueues {
       } catch (err) {
         this.onError(unit, err);
       } finally {
+        const left = (this.perUnit.get(unit) ?? 1) - 1;
+        if (left === 0) this.perUnit.delete(unit);
+        else this.perUnit.set(unit, left);
         this.inFlight--;
         if (this.inFlight === 0) this.onIdle();
       }
     });
     this.tails.set(unit, next);
+  }
+
+  /** True while work handed to `unit` has not finished. */
+  busy(unit: string): boolean {
+    return this.perUnit.has(unit);
   }
 
   get idle(): boolean {

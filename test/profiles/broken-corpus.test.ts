@@ -29,7 +29,9 @@ describe.each(files)("%s", (file) => {
   const expectedPath = join(dir, file.replace(/\.yaml$/, ".expected"));
 
   test("diagnostics match, with exact codes, lines and columns", () => {
-    if (process.env.UPDATE_EXPECTED === "1" || !existsSync(expectedPath)) writeFileSync(expectedPath, actual);
+    if (process.env.UPDATE_EXPECTED === "1") writeFileSync(expectedPath, actual);
+    // A new corpus file needs its expected output reviewed, not written silently by the test.
+    if (!existsSync(expectedPath)) throw new Error(`${expectedPath} is missing: run with UPDATE_EXPECTED=1 and review it.`);
     expect(actual).toBe(readFileSync(expectedPath, "utf8"));
   });
 

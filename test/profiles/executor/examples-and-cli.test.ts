@@ -6,6 +6,7 @@ import { Writable } from "node:stream";
 import { Command } from "commander";
 import { registerProfileCommands, registerRunProfileCommands } from "../../../src/cli/profile-cmd";
 import { buildPlan, formatPlan } from "../../../src/profiles/plan";
+import { validateProfileText } from "../../../src/profiles/validate";
 import { planToSvg } from "../../../src/profiles/plan-svg";
 import { profileFrom, setUp } from "./harness";
 
@@ -19,6 +20,7 @@ describe("example profiles", () => {
 
   test.each(files)("%s validates without warnings and dry-runs to completion", async (file) => {
     const text = fs.readFileSync(path.join(EXAMPLES, file), "utf8");
+    expect(validateProfileText(text, { filename: file }).diagnostics).toEqual([]);
     const profile = profileFrom(text);
     const units = ["leader", "unit1", "unit2"];
     const { log, executor } = setUp(Object.fromEntries(units.map((u) => [u, { experiment: "exp1" }])));

@@ -93,7 +93,11 @@ pioreactors:
 `;
       const sender = await connectTestClient(broker.url);
       const running = runManagedProfile({ text, filename: "long.yaml", experiment: exp, leader: "leader", jobId: 7, pubsub, cluster: c, clock, logger: log });
-      await new Promise((r) => setTimeout(r, 300));
+      // Stop once the first action has gone out (a fixed sleep raced the run's start-up on a busy machine).
+      for (let waited = 0; !fake.commands().some((c) => c.includes("/jobs/run/job_name/stirring")); waited += 10) {
+        if (waited > 10_000) throw new Error("the start was never sent");
+        await new Promise((r) => setTimeout(r, 10));
+      }
       await sender.publish(`pioreactor/$broadcast/${exp}/experiment_profile/7/$state/set`, "disconnected", { qos: 1 });
       const outcome = await running;
       expect(outcome).toMatchObject({ status: "stopped", actionCount: 1, notStarted: 1 });
