@@ -8,6 +8,7 @@
  * plus the original writer's larger WAL checkpoint interval and memory map.
  */
 import Database from "better-sqlite3";
+import { DEFAULT_MMAP_BYTES } from "../db/open";
 import { configureSqliteConnection } from "../db/sqlite-pragmas";
 import { type BatchResult, insertSql, type RowStore, type RowWriteError } from "./row-store";
 import type { TableRow } from "./sinks";
@@ -34,9 +35,8 @@ export class SqliteRowStore implements RowStore {
   /** Opens (creating if needed) the file; the schema is the migrations' job, not this store's. */
   static open(filename: string): SqliteRowStore {
     const db = new Database(filename, { timeout: 15000 });
-    configureSqliteConnection(db, { foreignKeys: false });
+    configureSqliteConnection(db, { foreignKeys: false, mmapBytes: DEFAULT_MMAP_BYTES });
     db.pragma("wal_autocheckpoint = 4000");
-    db.pragma("mmap_size = 268435456");
     return new SqliteRowStore(db);
   }
 
