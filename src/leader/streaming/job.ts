@@ -170,6 +170,7 @@ export function createMqttToDbStreamingCommand(registerPlugins?: (sinks: Streami
           username: mqtt.username,
           password: mqtt.password,
           clientId: `${STREAMING_JOB_NAME}-ingest-${ctx.unit}`,
+          mqttDebugLog: /mqttjs/.test(ctx.env.DEBUG ?? ""),
         }),
         store: rowStoreFromConfig(ctx.config, ctx.cwd),
         statsCache: ctx.intermittentCache(STREAMING_JOB_NAME),

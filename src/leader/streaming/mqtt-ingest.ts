@@ -57,6 +57,11 @@ export interface MqttIngestOptions {
   keepaliveSeconds?: number;
   reconnectPeriodMs?: number;
   connectTimeoutMs?: number;
+  /**
+   * mqtt.js's own debug lines (`DEBUG=mqttjs*`). Off unless asked for: the client calls its logger
+   * about ten times per message, which costs more than storing the row's index entries.
+   */
+  mqttDebugLog?: boolean;
   /** How long `open` waits for the first connection before failing. */
   firstConnectionTimeoutMs?: number;
   logger?: PubSubLogger;
@@ -81,6 +86,7 @@ export class MqttIngestSource implements IngestSource {
       connectTimeout: o.connectTimeoutMs ?? 10_000,
       // We subscribe on every connect ourselves: a restarted broker has forgotten the session.
       resubscribe: false,
+      ...(o.mqttDebugLog ? {} : { log: () => {} }),
     };
     const client = mqttConnect(o.url, mqttOptions);
     const coalesceAcks = acknowledgementCoalescer(client);
