@@ -7,7 +7,8 @@
  * (NODE_PATH because the build is outside the repository, away from node_modules.)
  *
  * Options (environment): INGEST_EMBEDDED=0 skips the embedded broker, INGEST_MESSAGES (100000), INGEST_UNITS (100), INGEST_SECONDS (30),
- * INGEST_PUBLISHERS (10 connections for the full-speed phase), INGEST_PIO_BROKER (a second
+ * INGEST_PUBLISHERS (10 connections for the full-speed phase), INGEST_HIGH_WATER (the writer's
+ * high-water mark in rows, default the job's), INGEST_PIO_BROKER (a second
  * Mosquitto configured as a Pioreactor install configures it: `max_inflight_messages 1000` and the
  * default `max_queued_messages 1000`, so a subscriber more than ~2,000 messages behind loses some).
  *
@@ -229,6 +230,7 @@ async function benchBroker(name: string, url: string, drain = true): Promise<Res
       // The store outlives a job here: the drain phase stops the job and starts another.
       store: { description: store.description, writeBatch: (rows) => store.writeBatch(rows), close: async () => {} },
       statsCache: new KeyValueCache(cacheDb, "mqtt_to_db_streaming"),
+      ...(env.INGEST_HIGH_WATER ? { writer: { highWaterRows: Number(env.INGEST_HIGH_WATER) } } : {}),
     },
   );
   let job = newJob();
@@ -331,6 +333,44 @@ async function benchBroker(name: string, url: string, drain = true): Promise<Res
   return results;
 }
 
+/**
+ * The same burst to a subscriber that does nothing but acknowledge (mqtt.js, no decoding, no
+ * database): what the broker delivers at best on this machine, the floor for any subscriber.
+ */
+async function bareSubscriber(name: string, url: string): Promise<Result> {
+  const mqtt = require("mqtt") as typeof import("mqtt");
+  const client = mqtt.connect(url, { clientId: `bench-bare-${process.pid}`, clean: true, log: () => {} });
+  await new Promise<void>((resolve) => client.once("connect", () => resolve()));
+  const runId = `${process.pid}${Date.now().toString(36)}b`;
+  const seen = new Set<string>();
+  client.on("message", (_topic, payload) => seen.add(/"od":([^,]+)/.exec(payload.toString())?.[1] ?? ""));
+  await client.subscribeAsync(`pioreactor/+/+/od_reading/od1`, { qos: 1 });
+  const { worker, messages } = startWorker({ role: "full-speed", url, messages: MESSAGES, publishers: PUBLISHERS, runId });
+  const started = (await next(messages, "started")) as number;
+  await next(messages, "done");
+  await worker.terminate();
+  let last = -1;
+  let lastChange = nowMs();
+  while (seen.size < MESSAGES && nowMs() - lastChange < 3000) {
+    if (seen.size !== last) {
+      last = seen.size;
+      lastChange = nowMs();
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await client.endAsync();
+  return {
+    broker: name,
+    phase: "full speed, bare subscriber (acknowledges only)",
+    published: MESSAGES,
+    rows: seen.size,
+    lost: MESSAGES - seen.size,
+    duplicates: 0,
+    seconds: (lastChange - started) / 1000,
+    rowsPerSecond: seen.size / ((lastChange - started) / 1000),
+  };
+}
+
 /** Waits until `expected` rows are committed, or until nothing new arrived for 5 s (then some are lost). */
 async function waitForRows(store: TimedStore, expected: number, phase: string): Promise<void> {
   let last = -1;
@@ -386,7 +426,10 @@ async function main(): Promise<void> {
   if (external) results.push(...(await benchBroker("mosquitto", asUrl(external))));
   const installLike = env.INGEST_PIO_BROKER?.trim();
   // No drain phase there: that broker keeps only 1,000 messages for a disconnected client.
-  if (installLike) results.push(...(await benchBroker("mosquitto, install limits", asUrl(installLike), false)));
+  if (installLike) {
+    results.push(...(await benchBroker("mosquitto, install limits", asUrl(installLike), false)));
+    results.push(await bareSubscriber("mosquitto, install limits", asUrl(installLike)));
+  }
   printTable(results);
   process.exit(0);
 }
