@@ -6,8 +6,11 @@
  *   MQTT_TEST_BROKER=mqtt://127.0.0.1:1883 NODE_PATH=… node /tmp/pio-bench/bench/ingest.js   # Mosquitto too
  * (NODE_PATH because the build is outside the repository, away from node_modules.)
  *
- * Options (environment): INGEST_MESSAGES (100000), INGEST_UNITS (100), INGEST_SECONDS (30),
- * INGEST_PUBLISHERS (10 connections for the full-speed phase).
+ * Options (environment): INGEST_EMBEDDED=0 skips the embedded broker, INGEST_MESSAGES (100000), INGEST_UNITS (100), INGEST_SECONDS (30),
+ * INGEST_PUBLISHERS (10 connections for the full-speed phase), INGEST_HIGH_WATER (the writer's
+ * high-water mark in rows, default the job's), INGEST_PIO_BROKER (a second
+ * Mosquitto configured as a Pioreactor install configures it: `max_inflight_messages 1000` and the
+ * default `max_queued_messages 1000`, so a subscriber more than ~2,000 messages behind loses some).
  *
  * Layout: the job runs on the main thread as in production (its own event loop, a real SQLite file
  * with the migrated schema and its triggers). The publishers run in a worker thread, and so does
@@ -17,6 +20,11 @@
  * Phases:
  * 1. full speed: INGEST_MESSAGES OD readings, QoS 1, as fast as the publishers can push them
  *    (1,000 unacknowledged per connection); rows/s = messages ÷ (first publish → last commit).
+ *    "job thread busy" is the event-loop utilisation of the job's thread: well under 100 % means
+ *    the publishers and the broker, not the job, set the pace on these cores.
+ * 1b. drain: the job stops, INGEST_MESSAGES more are published into its persistent session, then a
+ *    new job starts and stores them: the subscriber's own speed (rows/s = messages ÷ (job start →
+ *    last commit)).
  * 2. steady: INGEST_UNITS units each publishing one reading a second for INGEST_SECONDS; each
  *    payload carries its publish time, the store records the commit time of its row.
  */
@@ -156,6 +164,10 @@ interface Result {
   rowsPerSecond: number;
   medianLagMs?: number;
   p99LagMs?: number;
+  /** Process CPU time per stored row (drain phase: no publisher thread running). */
+  cpuMicrosPerRow?: number;
+  /** Event-loop utilisation of the job's thread over the phase (1 = never idle). */
+  jobThreadBusy?: number;
 }
 
 function startWorker(job: WorkerJob): { worker: Worker; messages: AsyncIterableIterator<Record<string, number | string | boolean>> } {
@@ -191,7 +203,7 @@ async function next(it: AsyncIterableIterator<Record<string, number | string | b
   }
 }
 
-async function benchBroker(name: string, url: string): Promise<Result[]> {
+async function benchBroker(name: string, url: string, drain = true): Promise<Result[]> {
   const dir = mkdtempSync(join(tmpdir(), "pio-bench-ingest-"));
   const dbFile = join(dir, "pioreactor.sqlite");
   const knex = openDatabase({ client: "sqlite", filename: dbFile });
@@ -199,7 +211,8 @@ async function benchBroker(name: string, url: string): Promise<Result[]> {
   await knex.destroy();
   const cacheDb = openCacheDatabase(join(dir, "intermittent.sqlite"));
   const store = new TimedStore(SqliteRowStore.open(dbFile));
-  const job = new MqttToDbStreamer(
+  const ingestClientId = `mqtt_to_db_streaming-bench-${process.pid}-${Date.now()}`;
+  const newJob = () => new MqttToDbStreamer(
     {
       unit: "leader",
       experiment: "$experiment",
@@ -213,11 +226,14 @@ async function benchBroker(name: string, url: string): Promise<Result[]> {
       pid: process.pid,
     },
     {
-      ingest: new MqttIngestSource({ url, clientId: `mqtt_to_db_streaming-bench-${process.pid}-${Date.now()}` }),
-      store,
+      ingest: new MqttIngestSource({ url, clientId: ingestClientId }),
+      // The store outlives a job here: the drain phase stops the job and starts another.
+      store: { description: store.description, writeBatch: (rows) => store.writeBatch(rows), close: async () => {} },
       statsCache: new KeyValueCache(cacheDb, "mqtt_to_db_streaming"),
+      ...(env.INGEST_HIGH_WATER ? { writer: { highWaterRows: Number(env.INGEST_HIGH_WATER) } } : {}),
     },
   );
+  let job = newJob();
   await job.start();
   const results: Result[] = [];
   const runId = `${process.pid}${Date.now().toString(36)}`;
@@ -226,9 +242,11 @@ async function benchBroker(name: string, url: string): Promise<Result[]> {
   {
     const { worker, messages } = startWorker({ role: "full-speed", url, messages: MESSAGES, publishers: PUBLISHERS, runId });
     const started = (await next(messages, "started")) as number;
+    const elu = performance.eventLoopUtilization();
     await next(messages, "done");
     await waitForRows(store, MESSAGES, "full-speed");
     await job.whenWritten();
+    const busy = performance.eventLoopUtilization(elu).utilization;
     await worker.terminate();
     const ods = store.commits.map((c) => c.od);
     const distinct = new Set(ods).size;
@@ -242,6 +260,43 @@ async function benchBroker(name: string, url: string): Promise<Result[]> {
       duplicates: ods.length - distinct,
       seconds,
       rowsPerSecond: distinct / seconds,
+      jobThreadBusy: busy,
+    });
+    store.commits = [];
+  }
+
+  // Phase 1b: the subscriber alone. The job's session is kept by the broker while the job is
+  // stopped; the messages published meanwhile are queued there, then a new job drains them with
+  // no publisher competing for the cores.
+  if (drain) {
+    await job.stop();
+    const { worker, messages } = startWorker({ role: "full-speed", url, messages: MESSAGES, publishers: PUBLISHERS, runId: `${runId}q` });
+    await next(messages, "done");
+    await worker.terminate();
+    const started = nowMs();
+    const elu = performance.eventLoopUtilization();
+    // The publishers' thread has ended: the process's CPU time is the job's (and the embedded
+    // broker's thread, when that is the broker).
+    const cpu = process.cpuUsage();
+    job = newJob();
+    await job.start();
+    await waitForRows(store, MESSAGES, "drain");
+    await job.whenWritten();
+    const busy = performance.eventLoopUtilization(elu).utilization;
+    const used = process.cpuUsage(cpu);
+    const distinct = new Set(store.commits.map((c) => c.od)).size;
+    const seconds = (store.lastCommitAt - started) / 1000;
+    results.push({
+      broker: name,
+      phase: "drain of a queued session (subscriber alone)",
+      cpuMicrosPerRow: (used.user + used.system) / distinct,
+      published: MESSAGES,
+      rows: store.commits.length,
+      lost: MESSAGES - distinct,
+      duplicates: store.commits.length - distinct,
+      seconds,
+      rowsPerSecond: distinct / seconds,
+      jobThreadBusy: busy,
     });
     store.commits = [];
   }
@@ -272,9 +327,48 @@ async function benchBroker(name: string, url: string): Promise<Result[]> {
   }
 
   await job.stop();
+  await store.close();
   cacheDb.close();
   rmSync(dir, { recursive: true, force: true });
   return results;
+}
+
+/**
+ * The same burst to a subscriber that does nothing but acknowledge (mqtt.js, no decoding, no
+ * database): what the broker delivers at best on this machine, the floor for any subscriber.
+ */
+async function bareSubscriber(name: string, url: string): Promise<Result> {
+  const mqtt = require("mqtt") as typeof import("mqtt");
+  const client = mqtt.connect(url, { clientId: `bench-bare-${process.pid}`, clean: true, log: () => {} });
+  await new Promise<void>((resolve) => client.once("connect", () => resolve()));
+  const runId = `${process.pid}${Date.now().toString(36)}b`;
+  const seen = new Set<string>();
+  client.on("message", (_topic, payload) => seen.add(/"od":([^,]+)/.exec(payload.toString())?.[1] ?? ""));
+  await client.subscribeAsync(`pioreactor/+/+/od_reading/od1`, { qos: 1 });
+  const { worker, messages } = startWorker({ role: "full-speed", url, messages: MESSAGES, publishers: PUBLISHERS, runId });
+  const started = (await next(messages, "started")) as number;
+  await next(messages, "done");
+  await worker.terminate();
+  let last = -1;
+  let lastChange = nowMs();
+  while (seen.size < MESSAGES && nowMs() - lastChange < 3000) {
+    if (seen.size !== last) {
+      last = seen.size;
+      lastChange = nowMs();
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await client.endAsync();
+  return {
+    broker: name,
+    phase: "full speed, bare subscriber (acknowledges only)",
+    published: MESSAGES,
+    rows: seen.size,
+    lost: MESSAGES - seen.size,
+    duplicates: 0,
+    seconds: (lastChange - started) / 1000,
+    rowsPerSecond: seen.size / ((lastChange - started) / 1000),
+  };
 }
 
 /** Waits until `expected` rows are committed, or until nothing new arrived for 5 s (then some are lost). */
@@ -296,7 +390,7 @@ async function waitForRows(store: TimedStore, expected: number, phase: string): 
 function printTable(results: Result[]): void {
   const fmt = (n: number | undefined, digits = 0) => (n === undefined ? "-" : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }));
   const rows = [
-    ["broker", "phase", "published", "rows", "lost", "dup", "seconds", "rows/s", "median lag ms", "p99 lag ms"],
+    ["broker", "phase", "published", "rows", "lost", "dup", "seconds", "rows/s", "median lag ms", "p99 lag ms", "job thread busy", "CPU µs/row"],
     ...results.map((r) => [
       r.broker,
       r.phase,
@@ -308,6 +402,8 @@ function printTable(results: Result[]): void {
       fmt(r.rowsPerSecond),
       fmt(r.medianLagMs, 2),
       fmt(r.p99LagMs, 2),
+      r.jobThreadBusy === undefined ? "-" : `${Math.round(r.jobThreadBusy * 100)} %`,
+      fmt(r.cpuMicrosPerRow, 1),
     ]),
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -319,12 +415,21 @@ function printTable(results: Result[]): void {
 
 async function main(): Promise<void> {
   const results: Result[] = [];
-  const { worker: brokerWorker, messages } = startWorker({ role: "broker" });
-  const url = (await next(messages, "url")) as string;
-  results.push(...(await benchBroker("embedded (aedes)", url)));
-  brokerWorker.postMessage("close");
+  if (env.INGEST_EMBEDDED !== "0") {
+    const { worker: brokerWorker, messages } = startWorker({ role: "broker" });
+    const url = (await next(messages, "url")) as string;
+    results.push(...(await benchBroker("embedded (aedes)", url)));
+    brokerWorker.postMessage("close");
+  }
+  const asUrl = (u: string) => (/^[a-z]+:\/\//.test(u) ? u : `mqtt://${u}`);
   const external = env.MQTT_TEST_BROKER?.trim();
-  if (external) results.push(...(await benchBroker("mosquitto", /^[a-z]+:\/\//.test(external) ? external : `mqtt://${external}`)));
+  if (external) results.push(...(await benchBroker("mosquitto", asUrl(external))));
+  const installLike = env.INGEST_PIO_BROKER?.trim();
+  // No drain phase there: that broker keeps only 1,000 messages for a disconnected client.
+  if (installLike) {
+    results.push(...(await benchBroker("mosquitto, install limits", asUrl(installLike), false)));
+    results.push(await bareSubscriber("mosquitto, install limits", asUrl(installLike)));
+  }
   printTable(results);
   process.exit(0);
 }

@@ -28,6 +28,9 @@ export interface PostgresTarget {
 
 export type DatabaseTarget = SqliteTarget | PostgresTarget;
 
+/** The original's web server and writer map this much of the file (`PRAGMA mmap_size`). */
+export const DEFAULT_MMAP_BYTES = 256 * 1024 * 1024;
+
 const POSTGRES_URL = /^postgres(ql)?:\/\//i;
 
 /** Reads `[storage] database_url` (PostgreSQL) or `[storage] database` (SQLite file). */
@@ -64,7 +67,11 @@ export function openDatabase(target: DatabaseTarget | ConfigReader): Knex {
       pool: { min: t.pool?.min ?? 0, max: t.pool?.max ?? 4 },
     });
   }
-  const connectionOptions: SqliteConnectionOptions = { foreignKeys: t.foreignKeys, recursiveTriggers: t.recursiveTriggers };
+  const connectionOptions: SqliteConnectionOptions = {
+    foreignKeys: t.foreignKeys,
+    recursiveTriggers: t.recursiveTriggers,
+    mmapBytes: t.mmapBytes ?? DEFAULT_MMAP_BYTES,
+  };
   return knexFactory({
     client: "better-sqlite3",
     connection: { filename: t.filename },

@@ -9,7 +9,9 @@
  * Differences from the original, on purpose:
  * - the data session survives restarts (stable client id), so a restart loses nothing that was
  *   published with QoS ≥ 1 meanwhile;
- * - a slow database slows the broker down instead of dropping rows after 5 s;
+ * - a slow database slows the broker down instead of dropping rows after 5 s, and a burst is read
+ *   and acknowledged first and decoded after, so a broker with a small queue per client (a
+ *   Pioreactor's Mosquitto) does not drop it;
  * - refused messages are counted (`invalid_messages_in_last_60s`), and logged one by one up to
  *   10 per minute, then summarised, so one misbehaving unit cannot flood the logs table.
  */
@@ -34,6 +36,20 @@ export const UNIVERSAL_EXPERIMENT = "$experiment";
 
 const STATS_INTERVAL_MS = 60_000;
 const INVALID_LOGGED_PER_WINDOW = 10;
+/**
+ * Messages received but not yet stored at which the job stops acknowledging (≈ 30 MB of raw
+ * messages). A Pioreactor's Mosquitto keeps at most 1,000 in flight and 1,000 queued for us and
+ * drops the rest, so a burst must be absorbed here, not left to the broker.
+ */
+const DEFAULT_HIGH_WATER = 100_000;
+/** Messages decoded per turn of the event loop: reading and acknowledging come first. */
+const DECODED_PER_TURN = 500;
+
+interface Received {
+  topic: string;
+  payload: Buffer;
+  receivedAt: number;
+}
 
 export interface StreamerParts {
   ingest: IngestSource;
@@ -52,6 +68,15 @@ export class MqttToDbStreamer extends BackgroundJob {
   private connection: IngestConnection | undefined;
   private statsTimer: TimerHandle | undefined;
   private latestInvalid: string | undefined;
+  /** Received, acknowledged, not yet decoded: `received[receivedHead…]`. */
+  private received: Received[] = [];
+  private receivedHead = 0;
+  private decodeScheduled = false;
+  private waitingForWriter = false;
+  private highWater = DEFAULT_HIGH_WATER;
+  private lowWater = DEFAULT_HIGH_WATER / 2;
+  private holding = false;
+  private holdWaiters: Array<() => void> = [];
 
   constructor(deps: JobDeps, parts: StreamerParts) {
     super(deps, { jobName: STREAMING_JOB_NAME, settings: {}, longRunning: true });
@@ -59,23 +84,41 @@ export class MqttToDbStreamer extends BackgroundJob {
     this.sinks = parts.sinks ?? new StreamingSinks();
   }
 
-  /** Rows accepted but not yet committed (for tests and the benchmark). */
+  /** Messages received and rows decoded but not yet committed (for tests and the benchmark). */
   get backlog(): number {
-    return this.writer?.backlog ?? 0;
+    return this.undecoded + (this.writer?.backlog ?? 0);
+  }
+
+  private get undecoded(): number {
+    return this.received.length - this.receivedHead;
   }
 
   /** Resolves when everything received so far is in the database. */
-  whenWritten(): Promise<void> {
-    return this.writer?.whenIdle() ?? Promise.resolve();
+  async whenWritten(): Promise<void> {
+    for (;;) {
+      while (this.undecoded > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      await this.writer?.whenIdle();
+      if (this.undecoded === 0) return;
+    }
   }
 
   protected override async setup(): Promise<void> {
     this.logger.debug(`Streaming MQTT data to ${this.parts.store.description}.`);
+    // The job's high-water mark counts everything not yet stored; the writer only needs a few
+    // batches decoded ahead, so the rest waits undecoded (cheaper, and decoded on our schedule).
+    this.highWater = this.parts.writer?.highWaterRows ?? DEFAULT_HIGH_WATER;
+    this.lowWater = this.parts.writer?.lowWaterRows ?? Math.floor(this.highWater / 2);
+    const writerHigh = Math.min(this.highWater, 4 * (this.parts.writer?.maxBatchRows ?? 1000));
     this.writer = new BatchingRowWriter({
       ...this.parts.writer,
+      highWaterRows: writerHigh,
+      lowWaterRows: Math.min(Math.floor(writerHigh / 2), this.lowWater),
       store: this.parts.store,
       clock: this.clock,
-      onBatchWritten: (r) => this.stats.recordInserts(r.inserted),
+      onBatchWritten: (r) => {
+        this.stats.recordInserts(r.inserted);
+        this.releaseBelowLowWater();
+      },
       onRowError: (e) => {
         if (this.stats.recordWriteError(e.error)) {
           this.logger.error(`Unable to persist MQTT data to the database: ${e.error.message}. Data may not be saved.`);
@@ -100,14 +143,64 @@ export class MqttToDbStreamer extends BackgroundJob {
     this.statsTimer = this.every(STATS_INTERVAL_MS, () => this.writeStats());
   }
 
+  /**
+   * Only queues the message: it is acknowledged at once and decoded later (`decodeSome`), so a
+   * burst is read off the socket as fast as it comes. Past the high-water mark the promise holds
+   * the acknowledgement and further deliveries until the backlog is down to the low-water mark.
+   */
   private onMessage(message: IngestMessage): void | Promise<void> {
     if (message.retain) return;
-    const routed = this.sinks.route(message.topic, message.payload, this.clock.now());
-    for (const reason of routed.invalid) this.refuse(message.topic, reason);
-    if (routed.rows.length === 0 || !this.writer) return;
-    this.writer.add(routed.rows);
-    // Back-pressure: hold the broker until the backlog is down to the low-water mark.
-    if (!this.writer.accepting) return this.writer.whenAccepting();
+    this.received.push({ topic: message.topic, payload: message.payload, receivedAt: this.clock.now() });
+    this.scheduleDecode();
+    if (this.backlog >= this.highWater) this.holding = true;
+    if (this.holding) return new Promise((resolve) => this.holdWaiters.push(resolve));
+  }
+
+  private scheduleDecode(): void {
+    if (this.decodeScheduled || this.undecoded === 0) return;
+    this.decodeScheduled = true;
+    setImmediate(() => {
+      this.decodeScheduled = false;
+      this.decodeSome();
+    });
+  }
+
+  /** Decodes a turn's worth of received messages into the writer, while it has room. */
+  private decodeSome(all = false): void {
+    const writer = this.writer;
+    if (!writer) return;
+    if (!all && !writer.accepting) {
+      if (!this.waitingForWriter) {
+        this.waitingForWriter = true;
+        void writer.whenAccepting().then(() => {
+          this.waitingForWriter = false;
+          this.scheduleDecode();
+        });
+      }
+      return;
+    }
+    const end = all ? this.received.length : Math.min(this.received.length, this.receivedHead + DECODED_PER_TURN);
+    for (; this.receivedHead < end; this.receivedHead++) {
+      const m = this.received[this.receivedHead];
+      const routed = this.sinks.route(m.topic, m.payload, m.receivedAt);
+      for (const reason of routed.invalid) this.refuse(m.topic, reason);
+      if (routed.rows.length > 0) writer.add(routed.rows);
+    }
+    if (this.receivedHead === this.received.length) {
+      this.received = [];
+      this.receivedHead = 0;
+    } else if (this.receivedHead > 4096 && this.receivedHead * 2 > this.received.length) {
+      this.received = this.received.slice(this.receivedHead);
+      this.receivedHead = 0;
+    }
+    this.releaseBelowLowWater();
+    this.scheduleDecode();
+  }
+
+  private releaseBelowLowWater(): void {
+    if (!this.holding || this.backlog > this.lowWater) return;
+    this.holding = false;
+    for (const resolve of this.holdWaiters.splice(0)) resolve();
   }
 
   private refuse(topic: string, reason: string): void {
@@ -133,6 +226,10 @@ export class MqttToDbStreamer extends BackgroundJob {
     } catch (e) {
       this.logger.debug(`Closing the data connection failed: ${errorMessage(e)}`);
     }
+    // What was received (and acknowledged) is stored before exiting.
+    this.decodeSome(true);
+    this.holding = false;
+    for (const resolve of this.holdWaiters.splice(0)) resolve();
     const unwritten = (await this.writer?.close()) ?? 0;
     if (unwritten > 0) {
       this.logger.error(`${unwritten} received rows could not be written to the database before exiting.`);
@@ -170,6 +267,7 @@ export function createMqttToDbStreamingCommand(registerPlugins?: (sinks: Streami
           username: mqtt.username,
           password: mqtt.password,
           clientId: `${STREAMING_JOB_NAME}-ingest-${ctx.unit}`,
+          mqttDebugLog: /mqttjs/.test(ctx.env.DEBUG ?? ""),
         }),
         store: rowStoreFromConfig(ctx.config, ctx.cwd),
         statsCache: ctx.intermittentCache(STREAMING_JOB_NAME),

@@ -290,9 +290,65 @@ const SINKS: readonly Sink[] = [
   },
 ];
 
+const SINK_PREFIX = "pioreactor/+/+/";
+
+/**
+ * Which sink takes a topic, without matching it against every filter: each built-in filter is
+ * `pioreactor/+/+/<rest>`, and most `<rest>`s have no wildcard, so a map on the topic's rest
+ * finds them; the few with wildcards are matched as filters. (At tens of thousands of messages a
+ * second, matching ~30 filters per message was the job's largest cost after SQLite.)
+ */
+interface SinkIndex {
+  exact: ReadonlyMap<string, { sink: Sink; order: number }>;
+  wildcard: ReadonlyArray<{ filter: string; sink: Sink; order: number }>;
+}
+
+function indexSinks(sinks: readonly Sink[]): SinkIndex {
+  const exact = new Map<string, { sink: Sink; order: number }>();
+  const wildcard: Array<{ filter: string; sink: Sink; order: number }> = [];
+  sinks.forEach((sink, order) => {
+    for (const filter of sink.filters) {
+      const rest = filter.startsWith(SINK_PREFIX) ? filter.slice(SINK_PREFIX.length) : undefined;
+      if (rest !== undefined && !/[+#]/.test(rest)) {
+        if (!exact.has(rest)) exact.set(rest, { sink, order });
+      } else wildcard.push({ filter, sink, order });
+    }
+  });
+  return { exact, wildcard };
+}
+
+const SINK_INDEX = indexSinks(SINKS);
+
+/** The first sink (in SINKS order) whose filter matches, as `SINKS.find` would give. */
+function sinkFor(topic: string, rest: string | undefined): Sink | undefined {
+  const exact = rest === undefined ? undefined : SINK_INDEX.exact.get(rest);
+  for (const w of SINK_INDEX.wildcard) {
+    if (exact && w.order > exact.order) break;
+    if (topicMatchesFilter(w.filter, topic)) return w.sink;
+  }
+  return exact?.sink;
+}
+
 /** Every topic filter the streaming job subscribes to (QoS 2, retained messages ignored). */
 export function streamingSubscriptions(): string[] {
   return SINKS.flatMap((s) => s.filters);
+}
+
+/** Every (filter, table) pair in the order the first match wins. */
+export function streamingRoutes(): Array<{ filter: string; table: string }> {
+  return SINKS.flatMap((s) => s.filters.map((filter) => ({ filter, table: s.table })));
+}
+
+/** The table a topic's messages go to (undefined: none), as `rowForMessage` decides it. */
+export function tableForTopic(topic: string): string | undefined {
+  return sinkFor(topic, restOfTopic(topic))?.table;
+}
+
+/** `<rest>` of `pioreactor/<unit>/<experiment>/<rest>`, or undefined for other topics. */
+function restOfTopic(topic: string): string | undefined {
+  const unitEnd = topic.startsWith("pioreactor/") ? topic.indexOf("/", 11) : -1;
+  const experimentEnd = unitEnd < 0 ? -1 : topic.indexOf("/", unitEnd + 1);
+  return experimentEnd < 0 ? undefined : topic.slice(experimentEnd + 1);
 }
 
 /** The tables `rowForMessage` can produce rows for. */
@@ -309,9 +365,9 @@ export function rowForMessage(topic: string, payload: Buffer | string, nowMs: nu
   if (topic.includes("/_testing_")) return { skip: "testing experiment" };
   const text = typeof payload === "string" ? payload : payload.toString("utf8");
   if (text.length === 0) return { skip: "empty payload" };
-  const sink = SINKS.find((s) => s.filters.some((f) => topicMatchesFilter(f, topic)));
+  const sink = sinkFor(topic, restOfTopic(topic));
   if (!sink) return { skip: "no table for this topic" };
-  const [, unit = "", experiment = ""] = topic.split("/");
+  const [, unit = "", experiment = ""] = topic.split("/", 3);
   const parsed = sink.parse({ unit, experiment, text, nowMs, opts });
   return "invalid" in parsed ? parsed : { table: sink.table, row: parsed.row };
 }

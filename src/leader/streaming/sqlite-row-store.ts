@@ -8,6 +8,7 @@
  * plus the original writer's larger WAL checkpoint interval and memory map.
  */
 import Database from "better-sqlite3";
+import { DEFAULT_MMAP_BYTES } from "../db/open";
 import { configureSqliteConnection } from "../db/sqlite-pragmas";
 import { type BatchResult, insertSql, type RowStore, type RowWriteError } from "./row-store";
 import type { TableRow } from "./sinks";
@@ -23,9 +24,26 @@ export function isDatabaseFailure(e: unknown): boolean {
   return typeof code === "string" && DATABASE_FAILURE.test(code);
 }
 
+interface PreparedInsert {
+  columns: readonly string[];
+  sql: string;
+  stmt: Database.Statement;
+}
+
+/** Whether the row's keys are exactly `columns`, in that order. */
+function hasColumns(row: TableRow["row"], columns: readonly string[]): boolean {
+  let i = 0;
+  for (const key in row) {
+    if (columns[i] !== key) return false;
+    i += 1;
+  }
+  return i === columns.length;
+}
+
 export class SqliteRowStore implements RowStore {
   readonly description: string;
-  private readonly statements = new Map<string, { sql: string; stmt: Database.Statement }>();
+  /** Per table, one prepared INSERT per column list (plugins' rows may differ from ours). */
+  private readonly statements = new Map<string, PreparedInsert[]>();
 
   constructor(private readonly db: Database.Database) {
     this.description = db.name;
@@ -34,21 +52,23 @@ export class SqliteRowStore implements RowStore {
   /** Opens (creating if needed) the file; the schema is the migrations' job, not this store's. */
   static open(filename: string): SqliteRowStore {
     const db = new Database(filename, { timeout: 15000 });
-    configureSqliteConnection(db, { foreignKeys: false });
+    configureSqliteConnection(db, { foreignKeys: false, mmapBytes: DEFAULT_MMAP_BYTES });
     db.pragma("wal_autocheckpoint = 4000");
-    db.pragma("mmap_size = 268435456");
     return new SqliteRowStore(db);
   }
 
-  private statementFor(table: string, row: TableRow["row"]): { sql: string; stmt: Database.Statement } {
-    const columns = Object.keys(row);
-    const key = `${table}\u0000${columns.join("\u0000")}`;
-    let entry = this.statements.get(key);
-    if (!entry) {
-      const sql = insertSql(table, columns, () => "?");
-      entry = { sql, stmt: this.db.prepare(sql) };
-      this.statements.set(key, entry);
+  private statementFor(table: string, row: TableRow["row"]): PreparedInsert {
+    let forTable = this.statements.get(table);
+    if (!forTable) {
+      forTable = [];
+      this.statements.set(table, forTable);
     }
+    // Compared key by key rather than by a joined string: this runs once per stored row.
+    for (const entry of forTable) if (hasColumns(row, entry.columns)) return entry;
+    const columns = Object.keys(row);
+    const sql = insertSql(table, columns, () => "?");
+    const entry = { columns, sql, stmt: this.db.prepare(sql) };
+    forTable.push(entry);
     return entry;
   }
 

@@ -63,7 +63,8 @@ export class BatchingRowWriter {
   constructor(private readonly options: RowWriterOptions) {
     this.store = options.store;
     this.clock = options.clock;
-    this.maxBatchRows = options.maxBatchRows ?? 5000;
+    // ≈ 10 ms of SQLite work on a Raspberry Pi 4-class core: short enough to keep acknowledging.
+    this.maxBatchRows = options.maxBatchRows ?? 1000;
     this.highWater = options.highWaterRows ?? 20_000;
     this.lowWater = options.lowWaterRows ?? Math.floor(this.highWater / 2);
     this.batchDelayMs = options.batchDelayMs ?? 0;
@@ -168,6 +169,11 @@ export class BatchingRowWriter {
         this.isAccepting = true;
         for (const resolve of this.acceptingWaiters.splice(0)) resolve();
       }
+      // A synchronous store (SQLite) would otherwise write the whole backlog in one go: let the
+      // socket be read and the acknowledgements leave between batches. A broker with a bounded
+      // queue per client (Mosquitto's max_queued_messages, 1000 on a Pioreactor) drops messages
+      // for a subscriber that stops acknowledging for long.
+      if (this.queue.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 

@@ -8,6 +8,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
+import type { FileMemo } from "./file-memo";
 
 export type DescriptorKind = "jobs" | "settings" | "charts" | "automations/temperature" | "automations/dosing" | "automations/led";
 
@@ -215,6 +216,8 @@ export interface DescriptorSources {
   /** Plugin-registered folders laid out like `plugins/ui/`, read last. */
   pluginDirs?: readonly string[];
   report?: (message: string) => void;
+  /** Parsed YAML kept between calls while the file is unchanged. */
+  parsedFiles?: FileMemo<unknown>;
 }
 
 /** All descriptors of one kind, later folders overriding earlier ones by key. */
@@ -229,7 +232,7 @@ export function loadDescriptors(kind: DescriptorKind, sources: DescriptorSources
   const byKey = new Map<string, Obj>();
   for (const file of folders.flatMap(yamlFiles)) {
     try {
-      const raw = parseYaml(fs.readFileSync(file, "utf8"));
+      const raw = sources.parsedFiles ? sources.parsedFiles.get(file, (text) => parseYaml(text)) : parseYaml(fs.readFileSync(file, "utf8"));
       if (!isObj(raw)) throw new DescriptorError("the file must hold one mapping");
       const descriptor = decoder.decode(raw);
       const key = String(descriptor[decoder.key]);

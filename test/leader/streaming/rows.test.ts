@@ -2,7 +2,7 @@ import { join } from "node:path";
 import type { Knex } from "knex";
 import { migrateToLatest } from "../../../src/leader/db/migrate";
 import { openDatabase } from "../../../src/leader/db/open";
-import { rowForMessage, streamingSubscriptions, streamingTables } from "../../../src/leader/streaming/rows";
+import { rowForMessage, streamingRoutes, streamingSubscriptions, streamingTables, tableForTopic } from "../../../src/leader/streaming/rows";
 import { pythonJsonDumpsOfJsonText } from "../../../src/leader/streaming/python-json";
 import { topicMatches as topicMatchesFilter } from "../../../src/pubsub/topics";
 import { tempDir } from "../helpers";
@@ -84,6 +84,26 @@ describe("rowForMessage", () => {
     expect(subs).toEqual(expect.arrayContaining(["pioreactor/+/+/logs/#", "pioreactor/+/+/od_blank/mean/+", "pioreactor/+/+/od_reading/raw_od4"]));
     expect(topicMatchesFilter("pioreactor/+/+/logs/#", "pioreactor/u/e/logs/app/info")).toBe(true);
     expect(topicMatchesFilter("pioreactor/+/+/pwms/dc", "pioreactor/u/e/pwms/dc/x")).toBe(false);
+  });
+});
+
+describe("which table a topic goes to", () => {
+  it("is the table of the first route whose filter matches, for every filter and near misses", () => {
+    const routes = streamingRoutes();
+    const topics = routes.flatMap(({ filter }) => {
+      const t = filter.replace(/\+/g, "unit1").replace("#", "app/info");
+      return [t, `${t}/extra`, t.replace(/\/[^/]+$/, "/other"), t.replace("pioreactor/", "pioreactorx/"), t.split("/").slice(0, 4).join("/")];
+    });
+    topics.push("pioreactor/u//od_reading/od1", "pioreactor//e/logs/x", "pioreactor/u/e/logs", "$SYS/u/e/logs/x", "pioreactor/u/e/logs/dosing_events");
+    let routed = 0;
+    for (const topic of topics) {
+      const expected = routes.find((r) => topicMatchesFilter(r.filter, topic))?.table;
+      expect([topic, tableForTopic(topic)]).toEqual([topic, expected]);
+      if (expected !== undefined) routed += 1;
+    }
+    expect(routed).toBeGreaterThan(30);
+    expect(tableForTopic("pioreactor/u/e/stirring/measured_rpm")).toBe("stirring_rates");
+    expect(tableForTopic("pioreactor/u/e/od_blank/mean/1")).toBe("od_blanks");
   });
 });
 

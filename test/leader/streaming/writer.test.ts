@@ -61,6 +61,22 @@ describe("BatchingRowWriter", () => {
     expect(store.batches.map((b) => b.length)).toEqual([100, 100, 50]);
   });
 
+  it("lets the event loop run between batches of a backlog (so the broker's messages keep being acknowledged)", async () => {
+    const store = new FakeStore();
+    const writer = new BatchingRowWriter({ store, clock, maxBatchRows: 100 });
+    writer.add([...Array(300).keys()].map((i) => odRow(i)));
+    // I/O callbacks and immediates queued while batches are being written run in between them.
+    const batchesSeenByImmediates: number[] = [];
+    const watch = () => {
+      batchesSeenByImmediates.push(store.batches.length);
+      if (store.batches.length < 3) setImmediate(watch);
+    };
+    setImmediate(watch);
+    await writer.whenIdle();
+    expect(store.written()).toEqual([...Array(300).keys()]);
+    expect(batchesSeenByImmediates).toEqual(expect.arrayContaining([1, 2]));
+  });
+
   it("keeps a batch the database failed and retries it: nothing lost, failures reported", async () => {
     const store = new FakeStore(3);
     const failures: number[] = [];

@@ -8,6 +8,7 @@ import { allUnits } from "../cluster";
 import type { WebContext } from "../deps";
 import { fillBioreactorDescriptors } from "../bioreactor";
 import { AUTOMATION_TYPES, type DescriptorKind, defaultBuiltinDescriptorsDir, loadDescriptors } from "../descriptors";
+import { FileMemo } from "../file-memo";
 import { badRequest, HttpError } from "../http-errors";
 import { cacheFor, param } from "../http-util";
 
@@ -21,8 +22,10 @@ function automationKind(type: string): DescriptorKind {
 /** The local descriptor routes, mounted under both `/api` and `/unit_api`. */
 export function localDescriptorRoutes(ctx: WebContext): Router {
   const r = Router();
+  const parsedFiles = new FileMemo<unknown>();
   const load = (kind: DescriptorKind) =>
     loadDescriptors(kind, {
+      parsedFiles,
       builtinDir: ctx.builtinDescriptorsDir === undefined ? defaultBuiltinDescriptorsDir() : ctx.builtinDescriptorsDir,
       dotPioreactor: ctx.dotPioreactor,
       pluginDirs: ctx.pluginDescriptorDirs?.(),

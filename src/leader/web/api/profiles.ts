@@ -12,6 +12,7 @@ import { pythonJsonDumps } from "../../../util/python-format";
 import { allUnits } from "../cluster";
 import type { WebContext } from "../deps";
 import { badRequest, type EnvelopeDiagnostic, notFound } from "../http-errors";
+import { FileMemo } from "../file-memo";
 import { cacheFor, param, sendText } from "../http-util";
 import { decodeBody } from "../request-body";
 import { isValidUnixFilename, requireFilename, resolveInside } from "../safe-files";
@@ -52,6 +53,8 @@ export function profileRoutes(ctx: WebContext): Router {
     }
   };
 
+  // The list's JSON form of each file (null: unparseable), kept while the file is unchanged.
+  const listed = new FileMemo<unknown>();
   r.get("/experiment_profiles", (_req, res) => {
     const folder = dir();
     const entries = fs.existsSync(folder)
@@ -63,14 +66,13 @@ export function profileRoutes(ctx: WebContext): Router {
       : [];
     const out: unknown[] = [];
     for (const { f, full } of entries) {
-      const text = fs.readFileSync(full, "utf8");
-      if (text.trim() === "") {
-        out.push({ experimentProfile: { version: "1.0", experiment_profile_name: `temporary name: ${path.parse(f).name}` }, file: f, fullpath: full });
-        continue;
-      }
-      const result = validateProfileText(text);
-      if (!result.profile) continue; // unparseable files are skipped, as in the original
-      out.push({ experimentProfile: profileToJsonForm(result.profile), file: f, fullpath: full });
+      const experimentProfile = listed.get(full, (text) => {
+        if (text.trim() === "") return { version: "1.0", experiment_profile_name: `temporary name: ${path.parse(f).name}` };
+        const result = validateProfileText(text);
+        return result.profile ? profileToJsonForm(result.profile) : null;
+      });
+      if (experimentProfile === null) continue; // unparseable files are skipped, as in the original
+      out.push({ experimentProfile, file: f, fullpath: full });
     }
     cacheFor(res, 5);
     sendPythonJson(res, out);

@@ -4,7 +4,7 @@ import { isoMillis } from "../cluster";
 import type { WebContext } from "../deps";
 import { badRequest } from "../http-errors";
 import { cacheFor, param } from "../http-util";
-import { readColumnSeries, readSeries, SERIES_SOURCES, type Window } from "../time-series";
+import { readColumnSeries, readSeriesJson, SERIES_SOURCES, type Window } from "../time-series";
 
 function windowOf(req: Request, now: number): Window {
   const lookback = req.query.lookback === undefined ? 4 : Number(req.query.lookback);
@@ -23,7 +23,7 @@ export function timeSeriesRoutes(ctx: WebContext): Router {
     const source = SERIES_SOURCES[param(req.params.source)];
     const w = windowOf(req, ctx.clock.now());
     if (!source) return columnSource(req, res, unit);
-    cacheFor(res).json(await readSeries(ctx.leaderDb(), source, w, unit));
+    cacheFor(res).type("application/json").send(await readSeriesJson(ctx.leaderDb(), source, w, unit));
   };
   const columnSource = async (req: Request, res: Response, unit?: string) => {
     const w = windowOf(req, ctx.clock.now());
