@@ -3,7 +3,10 @@
  * and a light cycle on every unit, through the profile executor, with every message streamed into
  * the leader database. Reports wall time, peak RSS, simulated-to-real speed, messages and rows.
  *
- *   npm run build && node dist/bench/sim-week.js [--units 8] [--days 7] [--od-interval 5] [--adc-samples 10] [--out DIR]
+ *   npm run build && node dist/bench/sim-week.js [--units 8] [--days 7] [--od-interval 5] [--adc-samples 10] [--out DIR] [--start ISO]
+ *
+ * `--start` fixes the simulated start time, so two runs of the same build write identical
+ * databases (what an optimisation must preserve).
  *
  * Targets: < 60 s wall, < 500 MB peak RSS. OD readings every 5 s (the default) are the load that
  * matters: every reading is ~10 ADC samples on the clock, LED switching, six publishes, a growth
@@ -59,6 +62,12 @@ async function main(): Promise<void> {
   const odInterval = Number(arg("od-interval", "5"));
   const adcSamples = Number(arg("adc-samples", "10"));
   const out = arg("out", fs.mkdtempSync(path.join(os.tmpdir(), "pio-sim-week-")));
+  const start = arg("start", "");
+  const startMs = start ? Date.parse(start) : undefined;
+  if (startMs !== undefined && Number.isNaN(startMs)) {
+    process.stderr.write(`--start: expected an ISO date-time such as 2026-01-01T00:00:00Z, got '${start}'\n`);
+    process.exit(2);
+  }
   let peakRss = process.memoryUsage().rss;
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
@@ -71,6 +80,7 @@ async function main(): Promise<void> {
     units: names,
     outDir: out,
     seed: 1,
+    startMs,
     adcOversampling: adcSamples,
     skipOutputs: true,
     progressEveryMs: 1000,
