@@ -89,7 +89,7 @@ export class SimulatedCluster {
       experiment,
       clock: this.o.clock,
       config: this.config,
-      registry: new JobRegistry(this.leaderCache, () => true),
+      registry: new JobRegistry(this.leaderCache, () => true, { deferSettingWrites: true }),
       connect: (req) => this.o.connect(req),
       logSinks: this.o.logSinks ?? [],
       mqttLogSink: (client) => new MqttLogSink(client),

@@ -55,7 +55,7 @@ export class SimUnitParts {
     // In memory: a simulated unit's caches live as long as the run, and a file per unit would cost I/O for nothing.
     this.intermittent = openCacheDatabase(":memory:");
     // Every job of every simulated unit shares this process's pid, and it is alive.
-    this.registry = new JobRegistry(this.intermittent, () => true);
+    this.registry = new JobRegistry(this.intermittent, () => true, { deferSettingWrites: true });
     this.bioreactor = new BioreactorState(this.persistentCache("bioreactor"), o.config, this.model);
     this.sim = createSimulatedUnit({
       seed: o.seed,
