@@ -136,10 +136,22 @@ export class JobRegistry {
     })();
   }
 
+  /** Statements every pump action runs (a turbidostat doses every few minutes), prepared once. */
+  private readonly prepared = new Map<string, Database.Statement>();
+
+  private statement(sql: string): Database.Statement {
+    let stmt = this.prepared.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.prepared.set(sql, stmt);
+    }
+    return stmt;
+  }
+
   register(job: RegisterJob): number {
     this.flushSettings();
-    const info = this.db
-      .prepare(
+    const info = this
+      .statement(
         `INSERT INTO pio_job_metadata (started_at, is_running, job_source, experiment, unit, job_name, leader, pid, is_long_running_job, ended_at)
          VALUES (${NOW}, 1, ?, ?, ?, ?, ?, ?, ?, NULL)`,
       )
@@ -149,7 +161,7 @@ export class JobRegistry {
 
   setNotRunning(jobId: number): void {
     this.flushSettings();
-    this.db.prepare(`UPDATE pio_job_metadata SET is_running=0, ended_at=${NOW} WHERE job_id=?`).run(jobId);
+    this.statement(`UPDATE pio_job_metadata SET is_running=0, ended_at=${NOW} WHERE job_id=?`).run(jobId);
   }
 
   /** Every setting a job publishes lands here, so its two statements are prepared once per registry. */
