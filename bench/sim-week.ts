@@ -24,6 +24,9 @@ function arg(name: string, fallback: string): string {
 
 function profileText(days: number, odIntervalS: number): string {
   const end = `${days}d`;
+  // The thermostat's target steps up 3/7 of the way through (day 3 of a week), so shorter runs end
+  // with their last action instead of idling on to day 3.
+  const step = `${Math.round((days * 24 * 60 * 3) / 7)}m`;
   return `version: "1.0"
 experiment_profile_name: Simulated week benchmark
 common:
@@ -43,7 +46,7 @@ common:
     temperature_automation:
       actions:
         - {type: start, t: 0s, options: {automation_name: thermostat, target_temperature: 30.0}}
-        - {type: update, t: 3d, options: {target_temperature: 35.0}}
+        - {type: update, t: ${step}, options: {target_temperature: 35.0}}
         - {type: stop, t: ${end}}
     led_automation:
       actions:
@@ -104,6 +107,8 @@ async function main(): Promise<void> {
     wallS: Number((r.wallMs / 1000).toFixed(1)),
     peakRssMb: Math.round(peakRss / 1e6),
     speedup: Math.round((r.endMs - r.startMs) / r.wallMs),
+    simulatedHours: Number(((r.endMs - r.startMs) / 3_600_000).toFixed(2)),
+    simHoursPerWallS: Number(((r.endMs - r.startMs) / 3_600_000 / (r.wallMs / 1000)).toFixed(2)),
     messages: r.messagesPublished,
     odReadings: r.rowCounts.od_readings,
     rowsCounted: rows,
