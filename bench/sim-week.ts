@@ -64,7 +64,8 @@ async function main(): Promise<void> {
   const days = Number(arg("days", "7"));
   const odInterval = Number(arg("od-interval", "5"));
   const adcSamples = Number(arg("adc-samples", "10"));
-  const out = arg("out", fs.mkdtempSync(path.join(os.tmpdir(), "pio-sim-week-")));
+  // Only without --out: a scratch directory per run otherwise piles up empty in /tmp.
+  const out = arg("out", "") || fs.mkdtempSync(path.join(os.tmpdir(), "pio-sim-week-"));
   const start = arg("start", "");
   const startMs = start ? Date.parse(start) : undefined;
   if (startMs !== undefined && Number.isNaN(startMs)) {
