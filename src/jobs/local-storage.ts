@@ -24,13 +24,25 @@ export function openCacheDatabase(file: string): Database.Database {
   return db;
 }
 
+/** A key as the table stores it. */
+type StoredKey = string | number | Buffer;
+
 /** Tuples are keyed by their compact JSON bytes, as msgspec encodes them in the original. */
-function encodeKey(key: CacheKey): string | number | Buffer {
+function encodeKey(key: CacheKey): StoredKey {
   if (Array.isArray(key)) return Buffer.from(JSON.stringify(key), "utf8");
   return key as string | number;
 }
 
-export class KeyValueCache {
+/** Where a cache's rows live: a table in a cache file, or (simulated units) a Map. */
+interface CacheBackend {
+  get(key: StoredKey): CacheValue | undefined;
+  set(key: StoredKey, value: CacheValue): void;
+  delete(key: StoredKey): void;
+  entries(): Array<[StoredKey, CacheValue]>;
+  clear(): void;
+}
+
+class SqliteCacheBackend implements CacheBackend {
   private readonly table: string;
   /** Prepared once per cache: preparing costs more than running these one-row statements. */
   private readonly statements = new Map<string, Database.Statement>();
@@ -39,7 +51,6 @@ export class KeyValueCache {
     private readonly db: Database.Database,
     name: string,
   ) {
-    if (!/^[A-Za-z0-9_]+$/.test(name)) throw new Error(`bad cache name: ${name}`);
     this.table = `cache_${name}`;
     db.exec(`CREATE TABLE IF NOT EXISTS ${this.table} (key BLOB PRIMARY KEY, value BLOB)`);
   }
@@ -53,11 +64,86 @@ export class KeyValueCache {
     return s;
   }
 
-  get(key: CacheKey): CacheValue | undefined {
-    const row = this.stmt(`SELECT value FROM ${this.table} WHERE key = ?`).get(encodeKey(key)) as
-      | { value: CacheValue }
-      | undefined;
+  get(key: StoredKey): CacheValue | undefined {
+    const row = this.stmt(`SELECT value FROM ${this.table} WHERE key = ?`).get(key) as { value: CacheValue } | undefined;
     return row?.value;
+  }
+
+  set(key: StoredKey, value: CacheValue): void {
+    this.stmt(`INSERT INTO ${this.table} (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(key, value);
+  }
+
+  delete(key: StoredKey): void {
+    this.stmt(`DELETE FROM ${this.table} WHERE key = ?`).run(key);
+  }
+
+  entries(): Array<[StoredKey, CacheValue]> {
+    const rows = this.stmt(`SELECT key, value FROM ${this.table} ORDER BY rowid`).all() as Array<{ key: StoredKey; value: CacheValue }>;
+    return rows.map((r) => [r.key, r.value]);
+  }
+
+  clear(): void {
+    this.stmt(`DELETE FROM ${this.table}`).run();
+  }
+}
+
+/**
+ * The same rows in a Map, for caches no other process reads (a simulated unit's): a simulated
+ * week switches LEDs and heaters millions of times, and each switch is several cache statements.
+ * Keys compare as in the SQLite table (no type affinity: 1, "1" and the bytes "1" are three keys);
+ * a Map keeps first-insertion order through updates, as rowid order does.
+ */
+class MemoryCacheBackend implements CacheBackend {
+  private readonly rows = new Map<string, [StoredKey, CacheValue]>();
+
+  private static slot(key: StoredKey): string {
+    if (typeof key === "number") return `n${key}`;
+    if (typeof key === "string") return `s${key}`;
+    return `b${key.toString("latin1")}`;
+  }
+
+  /** SQLite hands back a fresh Buffer on every read; so does this. */
+  private static copy(value: CacheValue): CacheValue {
+    return Buffer.isBuffer(value) ? Buffer.from(value) : value;
+  }
+
+  get(key: StoredKey): CacheValue | undefined {
+    const row = this.rows.get(MemoryCacheBackend.slot(key));
+    return row === undefined ? undefined : MemoryCacheBackend.copy(row[1]);
+  }
+
+  set(key: StoredKey, value: CacheValue): void {
+    this.rows.set(MemoryCacheBackend.slot(key), [key, MemoryCacheBackend.copy(value)]);
+  }
+
+  delete(key: StoredKey): void {
+    this.rows.delete(MemoryCacheBackend.slot(key));
+  }
+
+  entries(): Array<[StoredKey, CacheValue]> {
+    return [...this.rows.values()].map(([k, v]) => [k, MemoryCacheBackend.copy(v)]);
+  }
+
+  clear(): void {
+    this.rows.clear();
+  }
+}
+
+export class KeyValueCache {
+  private readonly backend: CacheBackend;
+
+  /** `"in-memory"`: a cache this process alone uses (no file, no SQL), as simulated units' are. */
+  constructor(db: Database.Database | "in-memory", name: string) {
+    if (!/^[A-Za-z0-9_]+$/.test(name)) throw new Error(`bad cache name: ${name}`);
+    this.backend = db === "in-memory" ? new MemoryCacheBackend() : new SqliteCacheBackend(db, name);
+  }
+
+  static inMemory(name: string): KeyValueCache {
+    return new KeyValueCache("in-memory", name);
+  }
+
+  get(key: CacheKey): CacheValue | undefined {
+    return this.backend.get(encodeKey(key));
   }
 
   getString(key: CacheKey): string | undefined {
@@ -67,11 +153,11 @@ export class KeyValueCache {
   }
 
   set(key: CacheKey, value: CacheValue): void {
-    this.stmt(`INSERT INTO ${this.table} (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(encodeKey(key), value);
+    this.backend.set(encodeKey(key), value);
   }
 
   delete(key: CacheKey): void {
-    this.stmt(`DELETE FROM ${this.table} WHERE key = ?`).run(encodeKey(key));
+    this.backend.delete(encodeKey(key));
   }
 
   has(key: CacheKey): boolean {
@@ -80,14 +166,10 @@ export class KeyValueCache {
 
   /** All entries in insertion order (rowid), which is how the original's dict views iterate them. */
   entries(): Array<[string | number, CacheValue]> {
-    const rows = this.db.prepare(`SELECT key, value FROM ${this.table} ORDER BY rowid`).all() as Array<{
-      key: string | number | Buffer;
-      value: CacheValue;
-    }>;
-    return rows.map((r) => [Buffer.isBuffer(r.key) ? r.key.toString("utf8") : r.key, r.value]);
+    return this.backend.entries().map(([k, v]) => [Buffer.isBuffer(k) ? k.toString("utf8") : k, v]);
   }
 
   clear(): void {
-    this.db.exec(`DELETE FROM ${this.table}`);
+    this.backend.clear();
   }
 }

@@ -93,18 +93,65 @@ export function encodeRegistryValue(value: unknown): string | number | null {
   return JSON.stringify(value);
 }
 
+export interface JobRegistryOptions {
+  /**
+   * Hold published settings in memory and write only the latest value of each, in one
+   * transaction, just before anything reads or changes the registry. Only for a registry no other
+   * process reads (a simulated unit's): there every OD reading republishes several settings, and a
+   * statement per setting was a tenth of a simulated week. `created_at`/`updated_at` then record
+   * when the value was written, not when it was published.
+   */
+  deferSettingWrites?: boolean;
+}
+
 export class JobRegistry {
+  /** Deferred setting writes by `job_id` and setting; `null` deletes the row. */
+  private readonly pendingSettings = new Map<string, { jobId: number; setting: string; encoded: string | number | null }>();
+  private readonly deferSettingWrites: boolean;
+
   constructor(
     private readonly db: Database.Database,
     private readonly isAlive: PidAlive = processIsAlive,
+    options: JobRegistryOptions = {},
   ) {
     db.pragma("foreign_keys = ON");
     db.exec(SCHEMA);
+    this.deferSettingWrites = options.deferSettingWrites ?? false;
+  }
+
+  /** Writes deferred settings; every other public method calls it first, so readers never see stale rows. */
+  private flushSettings(): void {
+    if (this.pendingSettings.size === 0) return;
+    const pending = [...this.pendingSettings.values()];
+    this.pendingSettings.clear();
+    this.db.transaction(() => {
+      for (const p of pending) {
+        try {
+          this.writeSetting(p.jobId, p.setting, p.encoded);
+        } catch {
+          // Its job row was removed meanwhile (`pio jobs purge`): the value has nowhere to go,
+          // and the reader that triggered this flush must not fail for it.
+        }
+      }
+    })();
+  }
+
+  /** Statements every pump action runs (a turbidostat doses every few minutes), prepared once. */
+  private readonly prepared = new Map<string, Database.Statement>();
+
+  private statement(sql: string): Database.Statement {
+    let stmt = this.prepared.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.prepared.set(sql, stmt);
+    }
+    return stmt;
   }
 
   register(job: RegisterJob): number {
-    const info = this.db
-      .prepare(
+    this.flushSettings();
+    const info = this
+      .statement(
         `INSERT INTO pio_job_metadata (started_at, is_running, job_source, experiment, unit, job_name, leader, pid, is_long_running_job, ended_at)
          VALUES (${NOW}, 1, ?, ?, ?, ?, ?, ?, ?, NULL)`,
       )
@@ -113,7 +160,8 @@ export class JobRegistry {
   }
 
   setNotRunning(jobId: number): void {
-    this.db.prepare(`UPDATE pio_job_metadata SET is_running=0, ended_at=${NOW} WHERE job_id=?`).run(jobId);
+    this.flushSettings();
+    this.statement(`UPDATE pio_job_metadata SET is_running=0, ended_at=${NOW} WHERE job_id=?`).run(jobId);
   }
 
   /** Every setting a job publishes lands here, so its two statements are prepared once per registry. */
@@ -121,6 +169,14 @@ export class JobRegistry {
 
   upsertSetting(jobId: number, setting: string, value: unknown): void {
     const encoded = encodeRegistryValue(value);
+    if (this.deferSettingWrites) {
+      this.pendingSettings.set(`${jobId}\u0000${setting}`, { jobId, setting, encoded });
+      return;
+    }
+    this.writeSetting(jobId, setting, encoded);
+  }
+
+  private writeSetting(jobId: number, setting: string, encoded: string | number | null): void {
     this.upsertStatements ??= {
       del: this.db.prepare("DELETE FROM pio_job_published_settings WHERE setting = ? AND job_id = ?"),
       upsert: this.db.prepare(
@@ -141,6 +197,7 @@ export class JobRegistry {
    * power loss) is marked stopped here instead of blocking restarts forever, as it does in the original.
    */
   runningJobId(jobName: string): number | undefined {
+    this.flushSettings();
     const rows = this.db
       .prepare("SELECT job_id, pid FROM pio_job_metadata WHERE job_name = ? AND is_running = 1 ORDER BY started_at DESC")
       .all(jobName) as Array<{ job_id: number; pid: number }>;
@@ -152,6 +209,7 @@ export class JobRegistry {
   }
 
   settingOfRunningJob(jobName: string, setting: string): unknown {
+    this.flushSettings();
     const row = this.db
       .prepare(
         `SELECT value FROM pio_job_published_settings s JOIN pio_job_metadata m ON s.job_id = m.job_id
@@ -162,25 +220,30 @@ export class JobRegistry {
   }
 
   runningJobs(): JobRecord[] {
+    this.flushSettings();
     return this.db.prepare("SELECT * FROM pio_job_metadata WHERE is_running = 1 ORDER BY job_id").all() as JobRecord[];
   }
 
   history(runningOnly = false): JobRecord[] {
+    this.flushSettings();
     const where = runningOnly ? "WHERE ended_at IS NULL" : "";
     return this.db.prepare(`SELECT * FROM pio_job_metadata ${where} ORDER BY started_at DESC, job_id DESC`).all() as JobRecord[];
   }
 
   job(jobId: number): JobRecord | undefined {
+    this.flushSettings();
     return this.db.prepare("SELECT * FROM pio_job_metadata WHERE job_id = ?").get(jobId) as JobRecord | undefined;
   }
 
   latestJobByName(jobName: string): JobRecord | undefined {
+    this.flushSettings();
     return this.db
       .prepare("SELECT * FROM pio_job_metadata WHERE job_name = ? ORDER BY started_at DESC, job_id DESC LIMIT 1")
       .get(jobName) as JobRecord | undefined;
   }
 
   settings(jobId: number): Array<{ setting: string; value: unknown; created_at: string; updated_at: string | null }> {
+    this.flushSettings();
     return this.db
       .prepare("SELECT setting, value, created_at, updated_at FROM pio_job_published_settings WHERE job_id = ? ORDER BY setting")
       .all(jobId) as Array<{ setting: string; value: unknown; created_at: string; updated_at: string | null }>;
@@ -188,6 +251,7 @@ export class JobRegistry {
 
   /** Settings of the running job with this name, as the unit API's `/jobs/settings/job_name/<job>` returns them. */
   settingsOfRunningJob(jobName: string): Record<string, unknown> {
+    this.flushSettings();
     const rows = this.db
       .prepare(
         `SELECT setting, value FROM pio_job_published_settings s JOIN pio_job_metadata m ON s.job_id = m.job_id
@@ -198,6 +262,7 @@ export class JobRegistry {
   }
 
   removeJob(jobId: number): number {
+    this.flushSettings();
     this.db.prepare("DELETE FROM pio_job_published_settings WHERE job_id = ?").run(jobId);
     return this.db.prepare("DELETE FROM pio_job_metadata WHERE job_id = ?").run(jobId).changes;
   }
@@ -207,6 +272,7 @@ export class JobRegistry {
    * first, automations next, `led_intensity` last. `allJobs` ignores the filters and skips long-running jobs.
    */
   jobsToKill(filter: KillFilter, allJobs: boolean): JobRecord[] {
+    this.flushSettings();
     if (allJobs) {
       return this.db
         .prepare(
@@ -248,6 +314,7 @@ export class JobRegistry {
   }
 
   clear(): void {
+    this.pendingSettings.clear();
     this.db.exec("DELETE FROM pio_job_published_settings; DELETE FROM pio_job_metadata;");
   }
 }

@@ -14,6 +14,17 @@ import { formatPayloadTimestamp, PyInt } from "../util/python-format";
 export function formatMsgspecFloat(n: number): string {
   if (!Number.isFinite(n)) return "null";
   if (n === 0) return Object.is(n, -0) ? "-0.0" : "0.0";
+  const magnitude = Math.abs(n);
+  // Where both are positional (1e-5 ≤ |n| < 1e16) JavaScript's own text has the same shortest
+  // digits, and nearly every published value is there: a reading publishes a dozen floats.
+  if (magnitude >= 1e-5 && magnitude < 1e16) {
+    const text = String(n);
+    return text.includes(".") ? text : `${text}.0`;
+  }
+  return byDigits(n);
+}
+
+function byDigits(n: number): string {
   const sign = n < 0 ? "-" : "";
   const [mantissa, expText] = Math.abs(n).toExponential().split("e");
   const digits = mantissa.replace(".", "");
@@ -50,11 +61,16 @@ export function encodeMsgspecJson(value: unknown): string {
   if (value instanceof Date) return JSON.stringify(formatPayloadTimestamp(value.getTime()));
   if (Array.isArray(value)) return `[${value.map(encodeMsgspecJson).join(",")}]`;
   if (typeof value === "object") {
-    const entries = value instanceof Map ? [...value.entries()] : Object.entries(value as Record<string, unknown>);
-    const members = entries
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${JSON.stringify(String(k))}:${encodeMsgspecJson(v)}`);
-    return `{${members.join(",")}}`;
+    // Concatenated in place: settings and struct payloads are encoded for every publish.
+    let text = "{";
+    const member = (k: unknown, v: unknown) => {
+      if (v === undefined) return;
+      if (text.length > 1) text += ",";
+      text += `${JSON.stringify(String(k))}:${encodeMsgspecJson(v)}`;
+    };
+    if (value instanceof Map) for (const [k, v] of value) member(k, v);
+    else for (const k in value as Record<string, unknown>) if (Object.hasOwn(value, k)) member(k, (value as Record<string, unknown>)[k]);
+    return `${text}}`;
   }
   throw new TypeError(`Cannot encode a ${typeof value} as JSON.`);
 }

@@ -208,22 +208,42 @@ const object: Field<JsonObject> = (v, path) =>
  */
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))?$/;
 
-const datetime: Field<WireDatetime> = (v, path) => {
-  if (typeof v !== "string") fail(path, `expected an RFC 3339 datetime string, got ${describe(v)}`);
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+function parseDatetime(v: string, path: string): number {
   const m = RFC3339.exec(v);
   if (!m) fail(path, `expected an RFC 3339 datetime like 2026-01-01T00:00:00.000Z, got ${describe(v)}`);
   const [, y, mo, d, h, mi, s, frac, zulu, sign, oh, om] = m;
   if (!zulu && !sign) fail(path, `datetime has no timezone (needs Z or an offset like +00:00): ${JSON.stringify(v)}`);
-  const [year, month, day, hour, minute, second] = [y, mo, d, h, mi, s].map(Number);
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) {
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  const hour = Number(h);
+  const minute = Number(mi);
+  const second = Number(s);
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) {
     fail(path, `not a valid date/time: ${JSON.stringify(v)}`);
   }
   const offsetMinutes = sign ? (sign === "-" ? -1 : 1) * (Number(oh) * 60 + Number(om)) : 0;
   if (sign && (Number(oh) > 23 || Number(om) > 59)) fail(path, `not a valid timezone offset: ${JSON.stringify(v)}`);
   const millis = frac ? Number(frac.padEnd(3, "0").slice(0, 3)) : 0;
-  const epochMs = Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
-  return { epochMs, text: v };
+  return Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
+}
+
+/**
+ * The last text parsed and its instant. One reading's timestamp arrives in several payloads (the
+ * readings, each channel's reading, the filtered OD, the growth rate) and is decoded by each
+ * subscriber, so consecutive decodes mostly repeat the same text.
+ */
+let lastDatetime: { text: string; epochMs: number } | undefined;
+
+const datetime: Field<WireDatetime> = (v, path) => {
+  if (typeof v !== "string") fail(path, `expected an RFC 3339 datetime string, got ${describe(v)}`);
+  if (lastDatetime?.text !== v) lastDatetime = { text: v, epochMs: parseDatetime(v, path) };
+  return { epochMs: lastDatetime.epochMs, text: v };
 };
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -238,10 +258,11 @@ type Shape<T> = { [K in keyof T]: Field<T[K]> };
 
 /** Decodes a JSON object field by field; `defaults` holds the values of fields that may be absent. */
 function struct<T>(shape: Shape<T>, defaults: Partial<T> = {}): Field<T> {
+  const keys = Object.keys(shape) as Array<keyof T & string>;
   return (v, path) => {
     const o = object(v, path);
     const out = {} as T;
-    for (const key of Object.keys(shape) as Array<keyof T & string>) {
+    for (const key of keys) {
       const fieldPath = path ? `${path}.${key}` : key;
       if (!(key in o)) {
         if (key in defaults) {
@@ -366,7 +387,9 @@ const relativeIntensityOfIrLed = struct<RelativeIntensityOfIrLed>({
 // Entry points
 
 function payloadText(payload: Payload): string {
-  return typeof payload === "string" ? payload : Buffer.from(payload).toString("utf8");
+  if (typeof payload === "string") return payload;
+  // A view, not Buffer.from(payload), which copies every payload before decoding it.
+  return Buffer.isBuffer(payload) ? payload.toString("utf8") : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8");
 }
 
 /** Parses JSON and applies a field decoder, turning any failure into `{ok: false, error}`. */

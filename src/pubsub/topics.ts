@@ -223,16 +223,40 @@ export function parseTopic(topic: string): ParsedTopic | undefined {
  */
 export function topicMatches(filter: string, topic: string): boolean {
   if (filter === topic) return true;
-  const f = filter.split("/");
-  const t = topic.split("/");
-  if (t[0].startsWith("$") && (f[0] === "+" || f[0] === "#")) return false;
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === "#") return i === f.length - 1;
-    if (i >= t.length) return false;
-    if (f[i] !== "+" && f[i] !== t[i]) return false;
+  // Walks both strings level by level without splitting them: the streamer tests each message
+  // against dozens of filters, and a simulated week publishes millions of messages.
+  const fLen = filter.length;
+  const tLen = topic.length;
+  if (topic.charCodeAt(0) === DOLLAR) {
+    const first = filter.charCodeAt(0);
+    if ((first === PLUS || first === HASH) && (fLen === 1 || filter.charCodeAt(1) === SLASH)) return false;
   }
-  return f.length === t.length;
+  let fi = 0;
+  let ti = 0;
+  for (;;) {
+    let fEnd = filter.indexOf("/", fi);
+    if (fEnd < 0) fEnd = fLen;
+    const wildcard = fEnd - fi === 1 ? filter.charCodeAt(fi) : -1;
+    if (wildcard === HASH) return fEnd === fLen;
+    // ti past the end: the topic has no level left for this filter level.
+    if (ti > tLen) return false;
+    let tEnd = topic.indexOf("/", ti);
+    if (tEnd < 0) tEnd = tLen;
+    if (wildcard !== PLUS) {
+      const n = fEnd - fi;
+      if (n !== tEnd - ti) return false;
+      for (let k = 0; k < n; k++) if (filter.charCodeAt(fi + k) !== topic.charCodeAt(ti + k)) return false;
+    }
+    if (fEnd === fLen) return tEnd === tLen;
+    fi = fEnd + 1;
+    ti = tEnd + 1;
+  }
 }
+
+const DOLLAR = "$".charCodeAt(0);
+const PLUS = "+".charCodeAt(0);
+const HASH = "#".charCodeAt(0);
+const SLASH = "/".charCodeAt(0);
 
 /** True if the filter is syntactically valid (wildcards occupy whole levels, `#` only last). */
 export function isValidFilter(filter: string): boolean {

@@ -89,7 +89,7 @@ export class SimulatedCluster {
       experiment,
       clock: this.o.clock,
       config: this.config,
-      registry: new JobRegistry(this.leaderCache, () => true),
+      registry: new JobRegistry(this.leaderCache, () => true, { deferSettingWrites: true }),
       connect: (req) => this.o.connect(req),
       logSinks: this.o.logSinks ?? [],
       mqttLogSink: (client) => new MqttLogSink(client),
@@ -107,7 +107,7 @@ export class SimulatedCluster {
       deps: this.leaderDeps("$experiment"),
       databaseFile: o.databaseFile,
       ingest: o.ingest ?? new PubSubIngestSource(() => o.connect({ clientIdBase: "sim-streamer", keepalive: 60, clean: true })),
-      statsCache: new KeyValueCache(this.leaderCache, "mqtt_to_db_streaming"),
+      statsCache: KeyValueCache.inMemory("mqtt_to_db_streaming"),
       batchDelayMs: o.databaseBatchDelayMs,
     });
     for (const name of o.units) {

@@ -46,7 +46,7 @@ export class InProcessBus {
       else this.retained.set(topic, payload);
     }
     const matched = this.index.match(topic);
-    if (matched.size === 0) return;
+    if (matched.length === 0) return;
     for (const sub of matched) {
       const message: MqttMessage = { topic, payload, qos: Math.min(qos, sub.qos) as QoS, retain: false };
       queueMicrotask(() => {

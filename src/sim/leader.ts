@@ -3,8 +3,10 @@
  * the experiment, the workers and their assignments recorded as the UI would have), and the
  * `mqtt_to_db_streaming` job itself, fed from the in-process bus through an IngestSource.
  */
+import Database from "better-sqlite3";
 import { migrateToLatest } from "../leader/db/migrate";
 import { openDatabase } from "../leader/db/open";
+import { configureSqliteConnection } from "../leader/db/sqlite-pragmas";
 import { MqttToDbStreamer } from "../leader/streaming/job";
 import type { IngestConnection, IngestHandler, IngestSource } from "../leader/streaming/mqtt-ingest";
 import { SqliteRowStore } from "../leader/streaming/sqlite-row-store";
@@ -65,10 +67,22 @@ export interface StreamerSetup {
   batchDelayMs?: number;
 }
 
+/**
+ * The leader writer's connection as `SqliteRowStore.open` makes it, without the memory map: a
+ * simulated week's database outgrows the 256 MB map, and every mapped page it touches counts as
+ * the run's resident memory (issue 6 caps that at 500 MB), for nothing an insert-only run needs.
+ */
+function simulationRowStore(file: string): SqliteRowStore {
+  const db = new Database(file, { timeout: 15000 });
+  configureSqliteConnection(db, { foreignKeys: false });
+  db.pragma("wal_autocheckpoint = 4000");
+  return new SqliteRowStore(db);
+}
+
 export async function startStreamer(s: StreamerSetup): Promise<MqttToDbStreamer> {
   const streamer = new MqttToDbStreamer(s.deps, {
     ingest: s.ingest,
-    store: SqliteRowStore.open(s.databaseFile),
+    store: simulationRowStore(s.databaseFile),
     statsCache: s.statsCache,
     writer: { batchDelayMs: s.batchDelayMs ?? 0 },
   });

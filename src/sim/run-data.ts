@@ -61,6 +61,42 @@ export function readUnitData(databaseFile: string, experiment: string, unit: str
   }
 }
 
+/** The last value of each series and the dosing count: what a run's summary shows. */
+export interface UnitFinals {
+  finalNod?: number;
+  finalGrowthRate?: number;
+  finalTemperatureC?: number;
+  dosingEvents: number;
+}
+
+export function finalsOf(data: UnitData): UnitFinals {
+  return {
+    finalNod: data.nod.at(-1)?.[1],
+    finalGrowthRate: data.growthRate.at(-1)?.[1],
+    finalTemperatureC: data.temperature.at(-1)?.[1],
+    dosingEvents: data.dosing.length,
+  };
+}
+
+/** The same without reading every row back (a simulated week is millions): for runs that draw no chart. */
+export function readUnitFinals(databaseFile: string, experiment: string, unit: string): UnitFinals {
+  const db = new Database(databaseFile, { readonly: true });
+  try {
+    const last = (table: string, column: string): number | undefined =>
+      db.prepare(`SELECT ${column} FROM ${table} WHERE experiment=? AND pioreactor_unit=? ORDER BY timestamp DESC LIMIT 1`).pluck().get(experiment, unit) as
+        | number
+        | undefined;
+    return {
+      finalNod: last("od_readings_filtered", "normalized_od_reading"),
+      finalGrowthRate: last("growth_rates", "rate"),
+      finalTemperatureC: last("temperature_readings", "temperature_c"),
+      dosingEvents: db.prepare("SELECT COUNT(*) FROM dosing_events WHERE experiment=? AND pioreactor_unit=?").pluck().get(experiment, unit) as number,
+    };
+  } finally {
+    db.close();
+  }
+}
+
 /** Row counts per table for the experiment (the summary's "data landed" line). */
 export function tableCounts(databaseFile: string, experiment: string, tables: readonly string[]): Record<string, number> {
   const db = new Database(databaseFile, { readonly: true });

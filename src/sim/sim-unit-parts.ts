@@ -1,6 +1,6 @@
 /**
  * What one simulated Pioreactor is made of, besides its jobs: the virtual bioreactor and its
- * hardware backend, the unit's caches (in-memory SQLite, same tables as a Pi's), its job registry,
+ * hardware backend, the unit's caches (in memory: no other process reads them), its job registry,
  * the vial's volume bookkeeping and pump calibrations that match the simulated pumps.
  */
 import path from "node:path";
@@ -43,9 +43,9 @@ export class SimUnitParts {
   readonly calibrations: StaticPumpCalibrations;
   readonly random: () => number;
   readonly adcOversampling: number | undefined;
+  /** The registry's tables (in-memory SQLite: its queries are the real ones, and it is read rarely). */
   private readonly intermittent: Database.Database;
-  private readonly persistent: Database.Database;
-  /** One KeyValueCache per table, so its prepared statements are reused by every job. */
+  /** One cache per name, shared by every job of the unit as the file's table would be. */
   private readonly caches = new Map<string, KeyValueCache>();
 
   constructor(o: SimUnitPartsOptions) {
@@ -54,9 +54,8 @@ export class SimUnitParts {
     this.adcOversampling = o.adcOversampling;
     // In memory: a simulated unit's caches live as long as the run, and a file per unit would cost I/O for nothing.
     this.intermittent = openCacheDatabase(":memory:");
-    this.persistent = openCacheDatabase(":memory:");
     // Every job of every simulated unit shares this process's pid, and it is alive.
-    this.registry = new JobRegistry(this.intermittent, () => true);
+    this.registry = new JobRegistry(this.intermittent, () => true, { deferSettingWrites: true });
     this.bioreactor = new BioreactorState(this.persistentCache("bioreactor"), o.config, this.model);
     this.sim = createSimulatedUnit({
       seed: o.seed,
@@ -74,22 +73,24 @@ export class SimUnitParts {
     });
   }
 
-  private cache(db: Database.Database, kind: string, name: string): KeyValueCache {
+  private cache(kind: string, name: string): KeyValueCache {
     const key = `${kind}/${name}`;
     let c = this.caches.get(key);
     if (!c) {
-      c = new KeyValueCache(db, name);
+      // LED, heater and PWM state change several times per OD reading; as SQLite statements
+      // that was a quarter of a simulated week's time.
+      c = KeyValueCache.inMemory(name);
       this.caches.set(key, c);
     }
     return c;
   }
 
   intermittentCache(name: string): KeyValueCache {
-    return this.cache(this.intermittent, "intermittent", name);
+    return this.cache("intermittent", name);
   }
 
   persistentCache(name: string): KeyValueCache {
-    return this.cache(this.persistent, "persistent", name);
+    return this.cache("persistent", name);
   }
 
   odStorage(): OdReadingStorage {
@@ -129,6 +130,5 @@ export class SimUnitParts {
   async close(): Promise<void> {
     await this.sim.backend.close().catch(() => undefined);
     this.intermittent.close();
-    this.persistent.close();
   }
 }

@@ -17,10 +17,19 @@ function node<T>(): Node<T> {
   return { children: new Map(), here: new Set(), hash: new Set() };
 }
 
+/** Most topics whose matches are remembered; a long run repeats a few hundred topics. */
+const MAX_REMEMBERED_TOPICS = 20_000;
+
 export class TopicIndex<T> {
   private readonly root: Node<T> = node();
+  /**
+   * Matches per topic since the subscriptions last changed: jobs subscribe at start and stop,
+   * while every reading publishes the same topics again.
+   */
+  private readonly remembered = new Map<string, readonly T[]>();
 
   add(filter: string, entry: T): void {
+    this.remembered.clear();
     let n = this.root;
     for (const level of filter.split("/")) {
       if (level === "#") {
@@ -38,6 +47,7 @@ export class TopicIndex<T> {
   }
 
   remove(filter: string, entry: T): void {
+    this.remembered.clear();
     let n: Node<T> | undefined = this.root;
     for (const level of filter.split("/")) {
       if (!n) return;
@@ -50,26 +60,36 @@ export class TopicIndex<T> {
     n?.here.delete(entry);
   }
 
-  /** Entries whose filter matches `topic` (each once), MQTT rules: `+` and `#` do not match `$…` at the first level. */
-  match(topic: string): Set<T> {
-    const out = new Set<T>();
-    const levels = topic.split("/");
-    const walk = (n: Node<T>, i: number) => {
-      const dollarFirst = i === 0 && levels[0].startsWith("$");
-      if (!dollarFirst) for (const e of n.hash) out.add(e);
-      if (i === levels.length) {
-        for (const e of n.here) out.add(e);
-        return;
-      }
-      const exact = n.children.get(levels[i]);
-      if (exact) walk(exact, i + 1);
-      if (!dollarFirst) {
-        const plus = n.children.get("+");
-        if (plus) walk(plus, i + 1);
-      }
-    };
-    walk(this.root, 0);
-    return out;
+  /**
+   * Entries whose filter matches `topic` (each once), MQTT rules: `+` and `#` do not match `$…`
+   * at the first level. The array is shared between calls: read it, do not change it.
+   */
+  match(topic: string): readonly T[] {
+    let found = this.remembered.get(topic);
+    if (found === undefined) {
+      const out: T[] = [];
+      this.walk(this.root, topic.split("/"), 0, out);
+      // An entry subscribed with several filters can match more than once.
+      found = out.length > 1 ? [...new Set(out)] : out;
+      if (this.remembered.size >= MAX_REMEMBERED_TOPICS) this.remembered.clear();
+      this.remembered.set(topic, found);
+    }
+    return found;
+  }
+
+  private walk(n: Node<T>, levels: string[], i: number, out: T[]): void {
+    const dollarFirst = i === 0 && levels[0].startsWith("$");
+    if (!dollarFirst) for (const e of n.hash) out.push(e);
+    if (i === levels.length) {
+      for (const e of n.here) out.push(e);
+      return;
+    }
+    const exact = n.children.get(levels[i]);
+    if (exact) this.walk(exact, levels, i + 1, out);
+    if (!dollarFirst) {
+      const plus = n.children.get("+");
+      if (plus) this.walk(plus, levels, i + 1, out);
+    }
   }
 }
 

@@ -90,6 +90,38 @@ describe("encodeSettingValue: bytes as in the captures", () => {
   ])("msgspec float %p → %s", (n, expected) => {
     expect(formatMsgspecFloat(n)).toBe(expected);
   });
+
+  test("msgspec floats agree with the digit-by-digit rule across magnitudes and near the switch points", () => {
+    // msgspec's rule spelled out from the shortest digits, as the oracle for the fast path.
+    const byDigits = (n: number): string => {
+      const sign = n < 0 ? "-" : "";
+      const [mantissa, expText] = Math.abs(n).toExponential().split("e");
+      const digits = mantissa.replace(".", "");
+      const pointAt = Number(expText) + 1;
+      if (pointAt >= digits.length && pointAt <= 16) return `${sign}${digits}${"0".repeat(pointAt - digits.length)}.0`;
+      if (pointAt > 0 && pointAt <= 16) return `${sign}${digits.slice(0, pointAt)}.${digits.slice(pointAt)}`;
+      if (pointAt > -5 && pointAt <= 0) return `${sign}0.${"0".repeat(-pointAt)}${digits}`;
+      const exponent = `e${pointAt - 1}`;
+      return digits.length === 1 ? `${sign}${digits}${exponent}` : `${sign}${digits[0]}.${digits.slice(1)}${exponent}`;
+    };
+    let seed = 12345;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const values: number[] = [];
+    for (let e = -30; e <= 30; e++) {
+      for (let i = 0; i < 200; i++) values.push((random() < 0.5 ? -1 : 1) * random() * 10 ** e);
+      values.push(10 ** e, -(10 ** e), Math.round(random() * 1000) * 10 ** e);
+    }
+    for (const edge of [1e-5, 1e16]) values.push(edge, edge * (1 - Number.EPSILON), edge * (1 + Number.EPSILON), -edge);
+    for (const n of values) {
+      if (n === 0) continue;
+      const got = formatMsgspecFloat(n);
+      if (got !== byDigits(n)) throw new Error(`formatMsgspecFloat(${n}) = ${got}, msgspec writes ${byDigits(n)}`);
+    }
+    expect(values.length).toBeGreaterThan(12_000);
+  });
 });
 
 describe("decodeSetPayload: the original's cast_bytes_to_type", () => {

@@ -87,6 +87,20 @@ describe("strictness (as msgspec)", () => {
     expect(rejected(decodeMeasuredRPM('{"measured_rpm":1,"timestamp":1700000000}'))).toMatch(/^timestamp: /);
   });
 
+  it("knows leap years and month lengths, also when the same text is decoded twice", () => {
+    const at = (text: string) => decodeMeasuredRPM(`{"measured_rpm":1,"timestamp":"${text}"}`);
+    for (let i = 0; i < 2; i++) {
+      expect(at("2024-02-29T12:00:00.5+01:00")).toEqual({
+        ok: true,
+        value: { measured_rpm: 1, timestamp: { epochMs: Date.UTC(2024, 1, 29, 11, 0, 0, 500), text: "2024-02-29T12:00:00.5+01:00" } },
+      });
+      expect(at("2000-02-29T00:00:00Z").ok).toBe(true);
+      expect(rejected(at("2100-02-29T00:00:00Z"))).toMatch(/^timestamp: not a valid/);
+      expect(rejected(at("2026-04-31T00:00:00Z"))).toMatch(/^timestamp: not a valid/);
+      expect(at("2026-12-31T23:59:59.999999Z").ok).toBe(true);
+    }
+  });
+
   it("enforces bounds: measured_rpm ≥ 0, raw od ≥ 0, LED intensity 0–100", () => {
     expect(rejected(decodeMeasuredRPM('{"measured_rpm":-1,"timestamp":"2026-01-01T00:00:00Z"}'))).toBe("measured_rpm: expected a number >= 0, got -1");
     expect(rejected(decodeRawODReading(j({ ...OD, od: -0.1 })))).toMatch(/^od: expected a number >= 0/);

@@ -115,6 +115,43 @@ test.each([
   expect(topicMatches(filter, topic)).toBe(expected);
 });
 
+test("topicMatches agrees with matching level by level on every small filter and topic", () => {
+  // The MQTT rule written the obvious way (split into levels), as the oracle for the fast matcher.
+  const byLevels = (filter: string, topic: string): boolean => {
+    const f = filter.split("/");
+    const t = topic.split("/");
+    if (t[0].startsWith("$") && (f[0] === "+" || f[0] === "#")) return false;
+    for (let i = 0; i < f.length; i++) {
+      if (f[i] === "#") return i === f.length - 1;
+      if (i >= t.length) return false;
+      if (f[i] !== "+" && f[i] !== t[i]) return false;
+    }
+    return f.length === t.length;
+  };
+  const levels = ["a", "b", "", "$s", "ab"];
+  const paths = (alphabet: string[], maxDepth: number): string[] => {
+    const out: string[] = [];
+    const grow = (prefix: string[]) => {
+      if (prefix.length > 0) out.push(prefix.join("/"));
+      if (prefix.length < maxDepth) for (const l of alphabet) grow([...prefix, l]);
+    };
+    grow([]);
+    return out;
+  };
+  const topics = paths(levels, 3);
+  const filters = paths([...levels, "+", "#"], 3);
+  let matches = 0;
+  for (const filter of filters) {
+    for (const topic of topics) {
+      const expected = byLevels(filter, topic);
+      if (topicMatches(filter, topic) !== expected) throw new Error(`topicMatches(${JSON.stringify(filter)}, ${JSON.stringify(topic)}) should be ${expected}`);
+      if (expected) matches++;
+    }
+  }
+  expect(filters.length * topics.length).toBeGreaterThan(50_000);
+  expect(matches).toBeGreaterThan(1000);
+});
+
 test("filter validation", () => {
   expect(isValidFilter("pioreactor/#")).toBe(true);
   expect(isValidFilter("pioreactor/#/x")).toBe(false);

@@ -150,12 +150,19 @@ const TMP1075_STEP_C = 0.0625;
 
 export class SimulatedBioreactor {
   private readonly rng: Random;
+  /**
+   * Pins per role, from the wiring (fixed for the bioreactor's life): every integration step asks
+   * for six roles' duty cycles, and walking the wiring table each time was a tenth of a simulation.
+   */
+  private readonly pinsByRole: Record<PwmRole, string[]>;
 
   private constructor(
     readonly params: BioreactorParams,
     private state: BioreactorState,
   ) {
     this.rng = new Random(state.rng);
+    this.pinsByRole = { stirring: [], media: [], alt_media: [], waste: [], heating: [], other: [] };
+    for (const [pin, role] of Object.entries(params.wiring.pinRoles)) this.pinsByRole[role].push(pin);
   }
 
   static create(params: BioreactorParams, seed: number, initial: InitialConditions): SimulatedBioreactor {
@@ -223,9 +230,7 @@ export class SimulatedBioreactor {
 
   private dutyFor(role: PwmRole): number {
     let dc = 0;
-    for (const [pin, r] of Object.entries(this.params.wiring.pinRoles)) {
-      if (r === role) dc = Math.max(dc, this.state.dutyCycles[pin] ?? 0);
-    }
+    for (const pin of this.pinsByRole[role]) dc = Math.max(dc, this.state.dutyCycles[pin] ?? 0);
     return dc;
   }
 

@@ -53,6 +53,8 @@ export class BatchingRowWriter {
 
   private queue: TableRow[] = [];
   private scheduled = false;
+  /** A batch waiting out `batchDelayMs`: closing writes it at once instead. */
+  private delayedRun: { timer: { cancel(): void }; run: () => void } | undefined;
   private writing: Promise<void> | undefined;
   private closed = false;
   private stopRetrying = false;
@@ -110,7 +112,11 @@ export class BatchingRowWriter {
    */
   async close(giveUpAfterMs = 30_000): Promise<number> {
     this.closed = true;
-    this.schedule();
+    const delayed = this.delayedRun;
+    if (delayed) {
+      delayed.timer.cancel();
+      delayed.run();
+    } else this.schedule();
     let timer: { cancel(): void } | undefined;
     const gaveUp = new Promise<void>((resolve) => {
       timer = this.clock.setTimeout(() => {
@@ -133,13 +139,14 @@ export class BatchingRowWriter {
     this.scheduled = true;
     const run = () => {
       this.scheduled = false;
+      this.delayedRun = undefined;
       this.writing = this.writeAll().finally(() => {
         this.writing = undefined;
         this.settleWaiters();
         this.schedule();
       });
     };
-    if (this.batchDelayMs > 0 && !this.closed) this.clock.setTimeout(run, this.batchDelayMs);
+    if (this.batchDelayMs > 0 && !this.closed) this.delayedRun = { timer: this.clock.setTimeout(run, this.batchDelayMs), run };
     else setImmediate(run);
   }
 

@@ -6,7 +6,7 @@ import type { BatchResult, RowStore } from "../../../src/leader/streaming/row-st
 import type { TableRow } from "../../../src/leader/streaming/sinks";
 import { SqliteRowStore } from "../../../src/leader/streaming/sqlite-row-store";
 import { BatchingRowWriter, WriterClosedError } from "../../../src/leader/streaming/writer";
-import { RealClock } from "../../../src/util/clock";
+import { RealClock, VirtualClock } from "../../../src/util/clock";
 import { tempDir } from "../helpers";
 
 const clock = new RealClock();
@@ -110,6 +110,20 @@ describe("BatchingRowWriter", () => {
     expect(await writer.close()).toBe(0);
     expect(store.written()).toHaveLength(30);
     expect(() => writer.add(odRow(1))).toThrow(WriterClosedError);
+  });
+
+  it("close() writes a batch still waiting out batchDelayMs at once, even when the delay outlasts the give-up time", async () => {
+    const virtual = new VirtualClock();
+    const store = new FakeStore();
+    const writer = new BatchingRowWriter({ store, clock: virtual, batchDelayMs: 300_000 });
+    writer.add(odRow(7));
+    const closing = writer.close(30_000);
+    await virtual.advance(60_000);
+    expect(await closing).toBe(0);
+    expect(store.written()).toEqual([7]);
+    // The cancelled delay timer does not write again.
+    await virtual.advance(600_000);
+    expect(store.batches).toHaveLength(1);
   });
 
   it("close() gives up on a database that keeps failing and says how many rows were not written", async () => {
