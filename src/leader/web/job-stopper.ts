@@ -4,7 +4,7 @@
  * jobs hosted inside this server are stopped directly, profile runs through the ProfileRunner, and `led_intensity`
  * (not a long-running process) is "stopped" by turning the LEDs off.
  */
-import type { JobRegistry, KillFilter } from "../../jobs/registry";
+import type { JobRecord, JobRegistry, KillFilter } from "../../jobs/registry";
 import type { ProfileRunner } from "./profile-runner";
 
 export interface JobStopper {
@@ -23,6 +23,11 @@ export interface RegistryJobStopperDeps {
   profileRunner?: ProfileRunner;
   /** Jobs hosted in this server (`[pio_serve] host_jobs`): stopped directly, by registry id. */
   hostedJobs?: { stopJob(jobId: number): Promise<boolean> };
+  /**
+   * For a row of this server's pid that neither the hosted jobs nor the profile runner claim (a
+   * hosted action: pumps, od_blank): `$state/set` `disconnected` over MQTT, which actions obey.
+   */
+  askToStop?: (job: JobRecord) => Promise<void>;
   /** This server's pid: registry rows with it are hosted here and must not be signalled. */
   ownPid?: number;
 }
@@ -51,6 +56,10 @@ export class RegistryJobStopper implements JobStopper {
       } else if (job.pid === ownPid) {
         if (this.deps.hostedJobs && (await this.deps.hostedJobs.stopJob(job.job_id))) count++;
         else if (this.deps.profileRunner && (await this.deps.profileRunner.stop(job.job_id))) count++;
+        else if (this.deps.askToStop) {
+          await this.deps.askToStop(job);
+          count++;
+        }
       } else {
         pids.push(job.pid);
       }

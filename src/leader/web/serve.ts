@@ -19,6 +19,7 @@ import { KeyValueCache, openCacheDatabase } from "../../jobs/local-storage";
 import { JobRegistry } from "../../jobs/registry";
 import { type EmbeddedBroker, ensureBroker, isPortAnswering, startEmbeddedBroker } from "../../pubsub/broker";
 import { connectMqtt, mqttOptionsFromConfig } from "../../pubsub/client";
+import { setCommandTopic } from "../../pubsub/topics";
 import type { PubSubClient } from "../../pubsub/types";
 import { type LiveSimulationOptions, refuseLeaderAsSimulatedUnit } from "../../sim/live/options";
 import type { SimulatedWorkers } from "../../sim/live/serve-simulated";
@@ -235,6 +236,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
       registry,
       profileRunner,
       hostedJobs: hosted?.launcher,
+      askToStop: hosted ? (job) => mqtt.publish(setCommandTopic(unit, job.experiment, job.job_name, "$state"), "disconnected", { qos: 1 }) : undefined,
       signal: (pids) => {
         for (const pid of pids) {
           try {

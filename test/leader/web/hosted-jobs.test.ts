@@ -198,6 +198,26 @@ for (const broker of withBrokers()) {
       expect((await fetch(`${d.base}/unit_api/health`)).status).toBe(200);
     });
 
+    test("the unit API's stop route stops a hosted job and a hosted action (pump) by name, the daemon lives", async () => {
+      const d = daemon!;
+      expect(await runJob(d.base, "stirring", { env: { EXPERIMENT: "exp1" } })).toMatchObject({ status: "succeeded" });
+      expect(await runJob(d.base, "add_media", { options: { duration: 120 }, env: { EXPERIMENT: "exp1" } })).toMatchObject({ status: "succeeded" });
+      await recorder.waitFor((m) => m.topic === state("add_media") && m.payload === "ready", 20_000);
+      await recorder.waitFor((m) => m.topic === state("stirring") && m.payload === "ready", 20_000);
+      const stop = async (body: Record<string, unknown>) => {
+        const r = await fetch(`${d.base}/unit_api/jobs/stop`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+        expect(r.status).toBe(202);
+      };
+      await stop({ job_name: "add_media" });
+      await recorder.waitFor((m) => m.topic === state("add_media") && m.payload === "disconnected", 20_000);
+      expect(recorder.messages.some((m) => m.topic === state("stirring") && m.payload === "disconnected")).toBe(false);
+      await stop({ job_name: "stirring" });
+      await recorder.waitFor((m) => m.topic === state("stirring") && m.payload === "disconnected", 20_000);
+      for (let i = 0; i < 50 && runningRows(cacheFile()).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(runningRows(cacheFile())).toEqual([]);
+      expect(d.child.exitCode).toBeNull();
+    });
+
     test("the daemon killed with -9: each hosted job's own last will marks it lost", async () => {
       const d = daemon!;
       expect(await runJob(d.base, "stirring", { env: { EXPERIMENT: "exp1" } })).toMatchObject({ status: "succeeded" });
