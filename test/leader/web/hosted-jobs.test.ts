@@ -21,7 +21,10 @@ beforeAll(() => {
   if (!fs.existsSync(PIO)) throw new Error(`${PIO} is missing: run \`npx tsc -p tsconfig.build.json\` first.`);
 });
 
-/** A plugin job that throws from a plain timer, outside every handler the job runtime guards. */
+/**
+ * A plugin job that throws from a plain timer (or, with `--mode rejection`, leaves a promise
+ * rejected), outside every handler the job runtime guards.
+ */
 const FAULTY_PLUGIN = `
 exports.pluginName = "faulty";
 exports.version = "0.0.1";
@@ -30,15 +33,22 @@ exports.author = "test";
 exports.homepage = "";
 exports.register = (api) => {
   class Faulty extends api.lib.BackgroundJob {
-    constructor(deps, source) {
+    constructor(deps, source, mode) {
       super(deps, { jobName: "faulty_job", source, settings: { level: { datatype: "float", settable: false } } });
+      this.mode = mode;
     }
     async setup() {
       this.setSetting("level", 1.0);
-      setTimeout(() => { throw new Error("boom from a timer"); }, 1500);
+      if (this.mode === "rejection") setTimeout(() => { Promise.reject(new Error("boom from a promise")); }, 1500);
+      else setTimeout(() => { throw new Error("boom from a timer"); }, 1500);
     }
   }
-  api.registerJob({ name: "faulty_job", summary: "throws", options: [], create: (deps, input) => new Faulty(deps, input.source) });
+  api.registerJob({
+    name: "faulty_job",
+    summary: "throws",
+    options: [{ flags: "--mode <mode>", description: "timer or rejection" }],
+    create: (deps, input) => new Faulty(deps, input.source, input.options.mode),
+  });
 };
 `;
 
@@ -183,20 +193,25 @@ for (const broker of withBrokers()) {
       daemon = undefined;
     });
 
-    test("a hosted job that throws from a timer is stopped alone, with an ERROR log; the daemon and other jobs live", async () => {
-      const d = daemon!;
-      expect(await runJob(d.base, "stirring", { env: { EXPERIMENT: "exp1" } })).toMatchObject({ status: "succeeded" });
-      expect(await runJob(d.base, "faulty_job", { env: { EXPERIMENT: "exp1" } })).toMatchObject({ status: "succeeded" });
-      await recorder.waitFor((m) => m.topic === state("faulty_job") && m.payload === "ready", 20_000);
-      const error = await recorder.waitFor((m) => m.topic === `pioreactor/${unit}/exp1/logs/faulty/error`, 20_000);
-      expect(JSON.parse(error.payload).message).toBe("faulty_job failed with an uncaught error: boom from a timer. Stopping it; the other jobs keep running.");
-      await recorder.waitFor((m) => m.topic === state("faulty_job") && m.payload === "disconnected", 20_000);
-      await recorder.waitFor((m) => m.topic === `pioreactor/${unit}/exp1/faulty_job/level` && m.payload === "");
-      expect(d.child.exitCode).toBeNull();
-      expect(runningRows(cacheFile()).map((r) => r.job_name)).toEqual(["stirring"]);
-      expect(recorder.messages.some((m) => m.topic === state("stirring") && m.payload !== "ready" && m.payload !== "init")).toBe(false);
-      expect((await fetch(`${d.base}/unit_api/health`)).status).toBe(200);
-    });
+    for (const [mode, message] of [
+      ["timer", "boom from a timer"],
+      ["rejection", "boom from a promise"],
+    ] as const) {
+      test(`a hosted job that fails outside its handlers (${mode}) is stopped alone, with an ERROR log; the daemon and other jobs live`, async () => {
+        const d = daemon!;
+        expect(await runJob(d.base, "stirring", { env: { EXPERIMENT: "exp1" } })).toMatchObject({ status: "succeeded" });
+        expect(await runJob(d.base, "faulty_job", { options: { mode }, env: { EXPERIMENT: "exp1" } })).toMatchObject({ status: "succeeded" });
+        await recorder.waitFor((m) => m.topic === state("faulty_job") && m.payload === "ready", 20_000);
+        const error = await recorder.waitFor((m) => m.topic === `pioreactor/${unit}/exp1/logs/faulty/error`, 20_000);
+        expect(JSON.parse(error.payload).message).toBe(`faulty_job failed with an uncaught error: ${message}. Stopping it; the other jobs keep running.`);
+        await recorder.waitFor((m) => m.topic === state("faulty_job") && m.payload === "disconnected", 20_000);
+        await recorder.waitFor((m) => m.topic === `pioreactor/${unit}/exp1/faulty_job/level` && m.payload === "");
+        expect(d.child.exitCode).toBeNull();
+        expect(runningRows(cacheFile()).map((r) => r.job_name)).toEqual(["stirring"]);
+        expect(recorder.messages.some((m) => m.topic === state("stirring") && m.payload !== "ready" && m.payload !== "init")).toBe(false);
+        expect((await fetch(`${d.base}/unit_api/health`)).status).toBe(200);
+      });
+    }
 
     test("the unit API's stop route stops a hosted job and a hosted action (pump) by name, the daemon lives", async () => {
       const d = daemon!;
