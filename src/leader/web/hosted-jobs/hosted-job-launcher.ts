@@ -48,6 +48,8 @@ interface HostedRun {
 
 export class HostedJobLauncher implements JobLauncher {
   private readonly runs = new Map<number, HostedRun>();
+  /** Names of recently ended runs, for errors their late callbacks raise. */
+  private readonly endedNames = new Map<number, string>();
   private readonly isolation = new FaultIsolation<number>();
   private readonly detachErrors: () => void;
   private nextId = 1;
@@ -70,7 +72,11 @@ export class HostedJobLauncher implements JobLauncher {
     const errorLines: string[] = [];
     const finished = this.isolation.within(run.id, () => this.execute(run, entry, request, errorLines));
     run.finished = finished;
-    void finished.then(() => this.runs.delete(run.id));
+    void finished.then(() => {
+      this.runs.delete(run.id);
+      this.endedNames.set(run.id, run.jobName);
+      if (this.endedNames.size > 1000) this.endedNames.delete(this.endedNames.keys().next().value!);
+    });
     return this.withinGrace(finished, errorLines);
   }
 
@@ -166,9 +172,14 @@ export class HostedJobLauncher implements JobLauncher {
 
   private onUncaught(error: unknown): void {
     const owner = this.isolation.currentOwner();
-    const run = owner === undefined ? undefined : this.runs.get(owner);
-    if (!run) {
+    if (owner === undefined) {
       this.deps.onUnownedError(error);
+      return;
+    }
+    const run = this.runs.get(owner);
+    if (!run) {
+      // A late callback of a job that has already ended (a socket closing): nothing left to stop.
+      this.deps.log(`A hosted job that has ended (${this.endedNames.get(owner) ?? `run ${owner}`}) raised an uncaught error: ${errorText(error)}`);
       return;
     }
     const text = `${run.jobName} failed with an uncaught error: ${errorText(error)}. Stopping it; the other jobs keep running.`;
