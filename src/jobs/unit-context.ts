@@ -37,6 +37,11 @@ export interface UnitContextOptions {
    * shares one backend: one I²C bus handle, one GPIO chip). Not closed by `close()`.
    */
   sharedHardware?: () => Promise<HardwareBackend>;
+  /**
+   * Whether job logs also go to stdout (default true). `pio serve` hosting jobs turns it off: a
+   * `pio run` child's stdout goes nowhere either, and the log file and MQTT still get every line.
+   */
+  consoleLog?: boolean;
   /** Told about every job started from this context (after its registry row exists). */
   onJobStart?: (job: BackgroundJob) => void;
 }
@@ -52,6 +57,7 @@ export class UnitContext {
   private readonly embeddedBroker: boolean;
   private readonly sharedHardware: (() => Promise<HardwareBackend>) | undefined;
   private readonly onJobStart: ((job: BackgroundJob) => void) | undefined;
+  private readonly consoleLog: boolean;
   private cacheDb: Database.Database | undefined;
   private persistentDb: Database.Database | undefined;
   private broker: EnsuredBroker | undefined;
@@ -71,6 +77,7 @@ export class UnitContext {
     this.embeddedBroker = options.embeddedBroker ?? false;
     this.sharedHardware = options.sharedHardware;
     this.onJobStart = options.onJobStart;
+    this.consoleLog = options.consoleLog ?? true;
   }
 
   get testing(): boolean {
@@ -148,7 +155,7 @@ export class UnitContext {
   }
 
   logSinks(): LogSink[] {
-    const sinks: LogSink[] = [new ConsoleLogSink(parseLogLevel(this.config.get("logging", "console_log_level") ?? "DEBUG"))];
+    const sinks: LogSink[] = this.consoleLog ? [new ConsoleLogSink(parseLogLevel(this.config.get("logging", "console_log_level") ?? "DEBUG"))] : [];
     const file = this.config.get("logging", "log_file");
     if (file) sinks.push(new FileLogSink(path.resolve(this.cwd, file)));
     return sinks;

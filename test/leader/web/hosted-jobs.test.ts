@@ -210,6 +210,9 @@ for (const broker of withBrokers()) {
         expect(runningRows(cacheFile()).map((r) => r.job_name)).toEqual(["stirring"]);
         expect(recorder.messages.some((m) => m.topic === state("stirring") && m.payload !== "ready" && m.payload !== "init")).toBe(false);
         expect((await fetch(`${d.base}/unit_api/health`)).status).toBe(200);
+        // Job logs go to the unit's log file (and MQTT), not to the daemon's stdout, as a child's.
+        expect(fs.readFileSync(path.join(dir, "pioreactor.log"), "utf8")).toContain(`faulty_job failed with an uncaught error: ${message}.`);
+        expect(d.output()).not.toContain("faulty_job failed");
       });
     }
 

@@ -127,6 +127,7 @@ export class HostedJobLauncher implements JobLauncher {
         clock: this.deps.clock,
         configOverrides: request.configOverrides.map(([s, k, v]) => [s, k, v ?? ""]),
         sharedHardware: () => this.isolation.outside(() => this.deps.hardware()),
+        consoleLog: false,
         onJobStart: (job) => run.jobs.add(job),
       });
       run.ctx = ctx;
