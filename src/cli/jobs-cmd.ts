@@ -5,9 +5,11 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import type { Command } from "commander";
+import { JOB_HOSTS_CACHE, JobHosts } from "../jobs/job-hosts";
 import { MqttLogSink } from "../jobs/logger";
 import type { JobRecord, JobRegistry } from "../jobs/registry";
 import type { UnitContext } from "../jobs/unit-context";
+import { setCommandTopic } from "../pubsub/topics";
 import { AbortError, UsageError } from "./exit";
 
 export interface JobsCommandDeps {
@@ -55,28 +57,58 @@ function intOption(name: string) {
   };
 }
 
+/** How `pio kill` reaches jobs hosted inside a `pio serve` daemon, whose pid must not be signalled. */
+export interface HostedJobStops {
+  isJobHost(pid: number): boolean;
+  /** Publishes `$state/set` `disconnected` to each job, as the leader's stop route does. */
+  askToStop(jobs: JobRecord[]): Promise<void>;
+}
+
 /** Stops matching jobs and returns how many were signalled, as the original's `kill_jobs`. */
 export async function killJobs(
   registry: JobRegistry,
   filter: { job_name?: string; experiment?: string; job_source?: string; job_id?: number },
   allJobs: boolean,
-  deps: Pick<JobsCommandDeps, "signal" | "turnOffLeds">,
+  deps: Pick<JobsCommandDeps, "signal" | "turnOffLeds"> & { hosted?: HostedJobStops },
 ): Promise<number> {
   let count = 0;
   const pids: number[] = [];
+  const hosted: JobRecord[] = [];
   for (const job of registry.jobsToKill(filter, allJobs)) {
     if (job.job_name === "led_intensity") {
       if (await deps.turnOffLeds()) {
         count++;
         registry.setNotRunning(job.job_id);
       }
+    } else if (deps.hosted?.isJobHost(job.pid)) {
+      // A SIGINT to this pid would stop the daemon and every job it hosts.
+      hosted.push(job);
     } else if (job.pid !== process.pid) {
       // A job hosted in this very process (tests, `pio serve`) is not signalled from here.
       pids.push(job.pid);
     }
   }
   if (pids.length > 0) deps.signal(pids);
-  return count + pids.length;
+  if (hosted.length > 0) await deps.hosted!.askToStop(hosted);
+  return count + pids.length + hosted.length;
+}
+
+/** `pio kill`'s way to hosted jobs: the daemons listed in the unit's cache, and `$state/set` over MQTT. */
+export function hostedJobStops(ctx: UnitContext): HostedJobStops {
+  const hosts = new JobHosts(ctx.intermittentCache(JOB_HOSTS_CACHE));
+  return {
+    isJobHost: (pid) => hosts.isHost(pid),
+    async askToStop(jobs) {
+      const client = await ctx.connect({ clientIdBase: `pio-kill-${ctx.unit}`, keepalive: 60, clean: true });
+      try {
+        for (const job of jobs) {
+          await client.publish(setCommandTopic(ctx.unit, job.experiment, job.job_name, "$state"), "disconnected", { qos: 1 });
+        }
+      } finally {
+        await client.end();
+      }
+    },
+  };
 }
 
 export function registerJobsCommands(program: Command, deps: JobsCommandDeps): void {
@@ -96,7 +128,7 @@ export function registerJobsCommands(program: Command, deps: JobsCommandDeps): v
           ctx.registry(),
           { job_name: o.jobName, experiment: o.experiment, job_source: o.jobSource, job_id: o.jobId },
           Boolean(o.allJobs),
-          deps,
+          { ...deps, hosted: hostedJobStops(ctx) },
         );
         deps.print(`Killed ${count} job${count !== 1 ? "s" : ""}.`);
       } finally {

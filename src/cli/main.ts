@@ -37,20 +37,24 @@ export async function runProgram(program: Command, argv: string[]): Promise<numb
   }
 }
 
-export function exitCodeFor(e: unknown): number {
+/** The exit code an error ends a command with, and the line it prints (none for commander's, which print their own). */
+export function exitOutcome(e: unknown): { code: number; line?: string } {
   if (e instanceof CommanderError) {
-    if (e.code === "commander.helpDisplayed" || e.code === "commander.help" || e.code === "commander.version") return EXIT_OK;
-    if (USAGE_CODES.has(e.code)) return EXIT_USAGE;
-    return e.exitCode || EXIT_FAILURE;
+    if (e.code === "commander.helpDisplayed" || e.code === "commander.help" || e.code === "commander.version") return { code: EXIT_OK };
+    if (USAGE_CODES.has(e.code)) return { code: EXIT_USAGE };
+    return { code: e.exitCode || EXIT_FAILURE };
   }
-  if (e instanceof CliError) {
-    process.stderr.write(`${e.name === "CliError" ? "Error: " : ""}${e.message}\n`);
-    return e.exitCode;
-  }
+  if (e instanceof CliError) return { code: e.exitCode, line: `${e.name === "CliError" ? "Error: " : ""}${e.message}` };
   const err = e as Error;
-  process.stderr.write(`Error: ${err?.message ?? String(e)}\n`);
-  if (process.env.DEBUG && err?.stack) process.stderr.write(`${err.stack}\n`);
-  return EXIT_FAILURE;
+  return { code: EXIT_FAILURE, line: `Error: ${err?.message ?? String(e)}` };
+}
+
+export function exitCodeFor(e: unknown): number {
+  const { code, line } = exitOutcome(e);
+  if (line !== undefined) process.stderr.write(`${line}\n`);
+  const err = e as Error;
+  if (!(e instanceof CommanderError) && !(e instanceof CliError) && process.env.DEBUG && err?.stack) process.stderr.write(`${err.stack}\n`);
+  return code;
 }
 
 /** `pio jobs list | head` closes the pipe early; that is not an error. */

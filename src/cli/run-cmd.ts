@@ -2,9 +2,9 @@
  * `pio run [--config-override SECTION KEY VALUE]… <job> [options]`: builds one subcommand per
  * catalog entry, with the job's own options, and runs it on this unit's composed context.
  */
-import { Command, Option } from "commander";
+import { Command } from "commander";
 import { type CatalogEntry, mergeCatalogs } from "../jobs/catalog";
-import type { JobCommand, JobOption } from "../jobs/job-command";
+import { type JobInvocation, parseAndInvokeJob } from "../jobs/job-argv";
 import { UnitContext } from "../jobs/unit-context";
 import { UsageError } from "./exit";
 
@@ -23,38 +23,9 @@ export interface RunCommandDeps {
   setExitCode(code: number): void;
 }
 
-function addJobOption(cmd: Command, spec: JobOption): void {
-  const option = new Option(spec.flags, spec.description);
-  if (spec.parse) option.argParser((value: string) => spec.parse!(value));
-  if (spec.defaultValue !== undefined) option.default(spec.defaultValue);
-  cmd.addOption(option);
-}
-
-/** `--key value` pairs commander did not recognise, for automations' free keyword arguments. */
-function extraOptions(unknown: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i < unknown.length; i++) {
-    const token = unknown[i];
-    if (!token.startsWith("--")) throw new UsageError(`Got unexpected extra argument (${token})`);
-    const [key, inline] = token.slice(2).split("=", 2);
-    const value = inline ?? unknown[++i];
-    if (value === undefined) throw new UsageError(`Option '--${key}' requires a value.`);
-    out[key.replace(/-/g, "_")] = value;
-  }
-  return out;
-}
-
-function buildJobCommand(job: JobCommand, deps: RunCommandDeps, parentOverrides: () => Array<[string, string, string]>, embedded: () => boolean): Command {
-  const cmd = new Command(job.name).description(job.summary);
-  if (job.arguments) cmd.arguments(job.arguments);
-  for (const spec of job.options) addJobOption(cmd, spec);
-  if (job.allowExtraOptions) cmd.allowUnknownOption(true).allowExcessArguments(true);
-  for (const sub of job.subcommands ?? []) cmd.addCommand(buildJobCommand(sub, deps, parentOverrides, embedded));
-  cmd.action(async (...actionArgs: unknown[]) => {
-    const self = actionArgs[actionArgs.length - 1] as Command;
-    const options = self.opts();
-    const positional = self.args.filter((a) => !a.startsWith("--"));
-    const extra = job.allowExtraOptions ? extraOptions(self.args.slice(self.registeredArguments.length)) : {};
+/** `pio run`'s way of running a parsed job: on this unit's composed context, stopped by signals. */
+function runInThisProcess(deps: RunCommandDeps, parentOverrides: () => Array<[string, string, string]>, embedded: () => boolean): JobInvocation {
+  return async (job, input) => {
     const ctx = new UnitContext({
       env: deps.env,
       cwd: deps.cwd,
@@ -70,13 +41,12 @@ function buildJobCommand(job: JobCommand, deps: RunCommandDeps, parentOverrides:
       process.on(sig, handler);
     }
     try {
-      deps.setExitCode(await job.run({ ctx, options, extra, args: positional }));
+      deps.setExitCode(await job.run({ ctx, ...input }));
     } finally {
       for (const [sig, handler] of handlers) process.off(sig, handler);
       await ctx.close();
     }
-  });
-  return cmd;
+  };
 }
 
 function defaultPluginCatalog(deps: RunCommandDeps): CatalogEntry[] {
@@ -103,12 +73,8 @@ export function registerRunCommand(program: Command, deps: RunCommandDeps): Comm
     const lazy = new Command(entry.name).description(entry.summary).allowUnknownOption(true).allowExcessArguments(true);
     lazy.helpOption(false);
     lazy.action(async () => {
-      const job = entry.load();
-      const real = buildJobCommand(job, deps, overrides, embedded);
-      real.exitOverride();
-      for (const sub of real.commands) sub.exitOverride();
       const argv = lazy.parent!.args.slice(lazy.parent!.args.indexOf(entry.name) + 1);
-      await real.parseAsync(argv, { from: "user" });
+      await parseAndInvokeJob(entry.load(), argv, runInThisProcess(deps, overrides, embedded));
     });
     run.addCommand(lazy);
   }

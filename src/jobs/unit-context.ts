@@ -32,6 +32,18 @@ export interface UnitContextOptions {
   /** Start an in-process broker when none answers at the configured address. */
   embeddedBroker?: boolean;
   clock?: Clock;
+  /**
+   * The unit's hardware, owned by someone else (`pio serve` hosting several jobs in its process
+   * shares one backend: one I²C bus handle, one GPIO chip). Not closed by `close()`.
+   */
+  sharedHardware?: () => Promise<HardwareBackend>;
+  /**
+   * Whether job logs also go to stdout (default true). `pio serve` hosting jobs turns it off: a
+   * `pio run` child's stdout goes nowhere either, and the log file and MQTT still get every line.
+   */
+  consoleLog?: boolean;
+  /** Told about every job started from this context (after its registry row exists). */
+  onJobStart?: (job: BackgroundJob) => void;
 }
 
 export class UnitContext {
@@ -43,6 +55,9 @@ export class UnitContext {
   readonly unit: string;
   readonly leader: string;
   private readonly embeddedBroker: boolean;
+  private readonly sharedHardware: (() => Promise<HardwareBackend>) | undefined;
+  private readonly onJobStart: ((job: BackgroundJob) => void) | undefined;
+  private readonly consoleLog: boolean;
   private cacheDb: Database.Database | undefined;
   private persistentDb: Database.Database | undefined;
   private broker: EnsuredBroker | undefined;
@@ -60,6 +75,9 @@ export class UnitContext {
     this.unit = this.identity.unitName();
     this.leader = leaderHostname(this.config);
     this.embeddedBroker = options.embeddedBroker ?? false;
+    this.sharedHardware = options.sharedHardware;
+    this.onJobStart = options.onJobStart;
+    this.consoleLog = options.consoleLog ?? true;
   }
 
   get testing(): boolean {
@@ -137,7 +155,7 @@ export class UnitContext {
   }
 
   logSinks(): LogSink[] {
-    const sinks: LogSink[] = [new ConsoleLogSink(parseLogLevel(this.config.get("logging", "console_log_level") ?? "DEBUG"))];
+    const sinks: LogSink[] = this.consoleLog ? [new ConsoleLogSink(parseLogLevel(this.config.get("logging", "console_log_level") ?? "DEBUG"))] : [];
     const file = this.config.get("logging", "log_file");
     if (file) sinks.push(new FileLogSink(path.resolve(this.cwd, file)));
     return sinks;
@@ -169,6 +187,7 @@ export class UnitContext {
     return {
       onStart: (job) => {
         this.startedJobs.add(job);
+        this.onJobStart?.(job);
         if (this.stopReason !== undefined) void job.stop(this.stopReason);
       },
       unit: this.unit,
@@ -192,6 +211,7 @@ export class UnitContext {
    * `PIOREACTOR_HARDWARE=sim|pi` forces one.
    */
   hardware(): Promise<HardwareBackend> {
+    if (this.sharedHardware) return this.sharedHardware();
     this.hardwarePromise ??= this.createHardware();
     return this.hardwarePromise;
   }

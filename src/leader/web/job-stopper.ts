@@ -1,10 +1,10 @@
 /**
  * Stopping jobs on this unit, as `pio kill` does: the matching rows of the local job registry, in
  * the original's priority order (pumps and heaters first). Jobs are told to stop with SIGINT;
- * profile runs hosted inside this server go through the ProfileRunner instead, and `led_intensity`
+ * jobs hosted inside this server are stopped directly, profile runs through the ProfileRunner, and `led_intensity`
  * (not a long-running process) is "stopped" by turning the LEDs off.
  */
-import type { JobRegistry, KillFilter } from "../../jobs/registry";
+import type { JobRecord, JobRegistry, KillFilter } from "../../jobs/registry";
 import type { ProfileRunner } from "./profile-runner";
 
 export interface JobStopper {
@@ -21,6 +21,13 @@ export interface RegistryJobStopperDeps {
   /** `pio run led_intensity --A 0 --B 0 --C 0 --D 0`; resolves whether it worked. */
   turnOffLeds?: () => Promise<boolean>;
   profileRunner?: ProfileRunner;
+  /** Jobs hosted in this server (`[pio_serve] host_jobs`): stopped directly, by registry id. */
+  hostedJobs?: { stopJob(jobId: number): Promise<boolean> };
+  /**
+   * For a row of this server's pid that neither the hosted jobs nor the profile runner claim (a
+   * hosted action: pumps, od_blank): `$state/set` `disconnected` over MQTT, which actions obey.
+   */
+  askToStop?: (job: JobRecord) => Promise<void>;
   /** This server's pid: registry rows with it are hosted here and must not be signalled. */
   ownPid?: number;
 }
@@ -47,7 +54,12 @@ export class RegistryJobStopper implements JobStopper {
           count++;
         }
       } else if (job.pid === ownPid) {
-        if (this.deps.profileRunner && (await this.deps.profileRunner.stop(job.job_id))) count++;
+        if (this.deps.hostedJobs && (await this.deps.hostedJobs.stopJob(job.job_id))) count++;
+        else if (this.deps.profileRunner && (await this.deps.profileRunner.stop(job.job_id))) count++;
+        else if (this.deps.askToStop) {
+          await this.deps.askToStop(job);
+          count++;
+        }
       } else {
         pids.push(job.pid);
       }

@@ -19,6 +19,7 @@ import { KeyValueCache, openCacheDatabase } from "../../jobs/local-storage";
 import { JobRegistry } from "../../jobs/registry";
 import { type EmbeddedBroker, ensureBroker, isPortAnswering, startEmbeddedBroker } from "../../pubsub/broker";
 import { connectMqtt, mqttOptionsFromConfig } from "../../pubsub/client";
+import { setCommandTopic } from "../../pubsub/topics";
 import type { PubSubClient } from "../../pubsub/types";
 import { type LiveSimulationOptions, refuseLeaderAsSimulatedUnit } from "../../sim/live/options";
 import type { SimulatedWorkers } from "../../sim/live/serve-simulated";
@@ -27,7 +28,8 @@ import { migrateToLatest } from "../db/migrate";
 import { databaseTargetFromConfig, openDatabase } from "../db/open";
 import { createApp } from "./app";
 import { InProcessProfileRunner, resumeOnStartup } from "./in-process-profiles";
-import { PioProcessLauncher } from "./job-launcher";
+import type { HostedJobs } from "./hosted-jobs/host-jobs";
+import { type JobLauncher, PioProcessLauncher } from "./job-launcher";
 import { RegistryJobStopper } from "./job-stopper";
 import type { ProfileRunner } from "./profile-runner";
 import { type RunningServer, startServer } from "./server";
@@ -179,7 +181,14 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     });
     const identity = () => new Identity({ env: opts.env, config: currentConfig(), clock: opts.clock });
     const pioCommand = opts.env.PIO_EXECUTABLE ? [opts.env.PIO_EXECUTABLE] : [process.execPath, opts.pioScript ?? process.argv[1]];
-    const jobLauncher = new PioProcessLauncher({ pioCommand, serverEnv: opts.env, clock: opts.clock, cwd: opts.cwd });
+    // `[pio_serve] host_jobs`: jobs as objects in this process (small Pis) instead of `pio run` children.
+    const hosted = !opts.simulate && config.getBoolean("pio_serve", "host_jobs", false) ? hostJobsHere(opts, cacheDb, log) : undefined;
+    if (hosted) {
+      const h = hosted;
+      cleanups.push(() => h.close());
+      log("Hosting jobs in this process ([pio_serve] host_jobs).");
+    }
+    const jobLauncher: JobLauncher = hosted?.launcher ?? new PioProcessLauncher({ pioCommand, serverEnv: opts.env, clock: opts.clock, cwd: opts.cwd });
     let simulated: SimulatedWorkers | undefined;
     if (opts.simulate && db && databaseFile) {
       const { startSimulatedWorkers } = require("../../sim/live/serve-simulated") as typeof import("../../sim/live/serve-simulated");
@@ -204,7 +213,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
       );
     }
     const webClock = simulated?.serverClock ?? opts.clock;
-    const hosted =
+    const profiles =
       isLeader && !opts.profileRunner
         ? hostProfiles({
             unit,
@@ -221,11 +230,13 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
             unitBaseUrl: simulated?.unitBaseUrl,
           })
         : undefined;
-    if (hosted) cleanups.push(() => hosted.close());
-    const profileRunner = opts.profileRunner ?? hosted?.runner;
+    if (profiles) cleanups.push(() => profiles.close());
+    const profileRunner = opts.profileRunner ?? profiles?.runner;
     const jobStopper = new RegistryJobStopper({
       registry,
       profileRunner,
+      hostedJobs: hosted?.launcher,
+      askToStop: hosted ? (job) => mqtt.publish(setCommandTopic(unit, job.experiment, job.job_name, "$state"), "disconnected", { qos: 1 }) : undefined,
       signal: (pids) => {
         for (const pid of pids) {
           try {
@@ -271,12 +282,17 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     simulated?.setServerUrl(server.url);
     log(`Serving ${isLeader ? "/api and /unit_api" : "/unit_api"} for ${unit} on port ${server.port}${broker ? " (MQTT over WebSocket at /mqtt)" : ""}.`);
     // Only once the API answers: resumed runs call it (the leader's /api) from their first action.
-    if (hosted) await resumeOnStartup(hosted.runner, currentConfig(), log);
+    if (profiles) await resumeOnStartup(profiles.runner, currentConfig(), log);
     return { server, unit, isLeader, simulated, close };
   } catch (e) {
     await close();
     throw e;
   }
+}
+
+function hostJobsHere(opts: ServeOptions, cacheDb: import("better-sqlite3").Database, log: (line: string) => void): HostedJobs {
+  const { hostJobs, JOB_HOSTS_CACHE } = require("./hosted-jobs/host-jobs") as typeof import("./hosted-jobs/host-jobs");
+  return hostJobs({ env: opts.env, cwd: opts.cwd, clock: opts.clock, hostsCache: new KeyValueCache(cacheDb, JOB_HOSTS_CACHE), log });
 }
 
 /** The simulated units' `/unit_api`s first (under their own prefix), then the leader's app. */
