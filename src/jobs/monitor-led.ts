@@ -34,7 +34,9 @@ export function pcbLedMonitorSystem(base: MonitorSystem, open: (opts: { button: 
     ledInUse = true;
     try {
       for (let i = 0; i < pattern.length; i++) {
-        pcb?.setLed(i % 2 === 0);
+        // Released mid-pattern (the job stopped): stop blinking rather than keep timers alive.
+        if (!pcb) break;
+        pcb.setLed(i % 2 === 0);
         await clock.sleep(pattern[i]);
       }
     } finally {

@@ -75,7 +75,7 @@ for (const broker of withBrokers()) {
       fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    const startMonitor = async () => {
+    const startMonitor = async (): Promise<Monitor> => {
       const system = pcbLedMonitorSystem(FAKE_SYSTEM, (opts) => backend.pcbLedButton(opts), rig.clock);
       const monitor = new Monitor(rig.deps(), { system, bioreactor: rig.bioreactor, selfCheckIntervalHours: 0, cpuCount: 4 });
       await rig.drive(monitor.start());
@@ -146,6 +146,31 @@ for (const broker of withBrokers()) {
       lg.edge(BUTTON, 1, 1_763_700_001_000_000_000n);
       await rig.run(100);
       expect(rig.published.length).toBe(before);
+    });
+
+    test("a LED line another process holds leaves the monitor running without LED and button, as in the original", async () => {
+      lg.busy.add(LED);
+      const monitor = await startMonitor();
+      expect(monitor.state).toBe("ready");
+      expect(rig.logs.messages("DEBUG").some((m) => m.startsWith("Skipping LED / button controls: setup failed. Claiming the PCB LED output on GPIO 23"))).toBe(true);
+      expect(lg.lines.has(BUTTON)).toBe(false);
+      await rig.drive(monitor.stop("test"));
+    });
+
+    test("enable_button=false claims the LED but leaves the button line alone", async () => {
+      const own = await new BrokerRig(broker.url, { experiment: "$experiment", configOverrides: [["monitor.config", "enable_button", "false"]] }).open();
+      try {
+        const system = pcbLedMonitorSystem(FAKE_SYSTEM, (opts) => backend.pcbLedButton(opts), own.clock);
+        const monitor = new Monitor(own.deps(), { system, bioreactor: own.bioreactor, selfCheckIntervalHours: 0, cpuCount: 4 });
+        await own.drive(monitor.start());
+        expect(lg.lines.get(LED)).toBe("output");
+        expect(lg.lines.has(BUTTON)).toBe(false);
+        expect(own.logs.messages("DEBUG")).toContain("Button controls disabled by monitor.config.enable_button.");
+        await own.drive(monitor.stop("test"));
+        expect(lg.lines.has(LED)).toBe(false);
+      } finally {
+        await own.shutdown();
+      }
     });
   });
 }
