@@ -16,12 +16,14 @@ import { formatMillisTimestamp, formatPayloadTimestamp, PyInt } from "../util/py
 import { BackgroundJob, type JobDeps } from "./background-job";
 import { type JobCommand, runInForeground } from "./job-command";
 
+const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
 export const MONITOR_EXPERIMENT = "$experiment";
 const AUX_DIVIDER = 0.134;
 /** The original's error code for a power problem (LED blinks 7 times). */
 const VOLTAGE_PROBLEM = 7;
 
-/** The host the monitor runs on. Off a Pi the LED and button are absent (no-ops). */
+/** The host the monitor runs on. Off a Pi the LED and button are absent (no-ops, members left out). */
 export interface MonitorSystem {
   versions(): { app: string; hat: string; firmware: string; hat_serial: string; rpi_machine: string };
   freeDiskGb(): Promise<number>;
@@ -30,6 +32,22 @@ export interface MonitorSystem {
   macAddress(kind: "wlan" | "eth"): string;
   flickerOk(): Promise<void>;
   flickerErrorCode(code: number): Promise<void>;
+  /** Claims the PCB LED (and the button when asked); throws when the lines cannot be had. */
+  openLedAndButton?(opts: { button: boolean }): void;
+  setLed?(on: boolean): void;
+  /** `listener(true)` on press, `listener(false)` on release. */
+  onButton?(listener: (down: boolean) => void): () => void;
+  /** LED off, lines released. */
+  release?(): Promise<void>;
+}
+
+/** `[monitor.config] enable_button`: `auto` enables the button except on single-core Pis (where its callbacks cost too much). */
+export function buttonControlsEnabled(configValue: string, cpuCount: number): boolean {
+  const value = configValue.trim().toLowerCase();
+  if (value === "auto") return cpuCount !== 1;
+  if (["1", "true", "yes", "on"].includes(value)) return true;
+  if (["0", "false", "no", "off"].includes(value)) return false;
+  throw new Error("[monitor.config] enable_button must be one of: auto, true, false.");
 }
 
 export interface MonitorOptions {
@@ -39,6 +57,8 @@ export interface MonitorOptions {
   backend?: HardwareBackend;
   /** `[monitor.config] self_check_interval_hours` (0 = once). */
   selfCheckIntervalHours?: number;
+  /** CPU cores, for `enable_button=auto`; defaults to 2 (button enabled). */
+  cpuCount?: number;
 }
 
 export class Monitor extends BackgroundJob {
@@ -74,8 +94,47 @@ export class Monitor extends BackgroundJob {
     this.logger.debug(`Pioreactor firmware version: ${versions.firmware}`);
     this.logger.debug(`Pioreactor HAT serial number: ${versions.hat_serial}`);
     this.setSetting("button_down", false);
+    this.setUpLedAndButton();
     // The original starts its first self-check here, and that check begins by resetting the button.
     this.resetButton();
+  }
+
+  /** Like the original, a unit whose LED or button cannot be claimed still runs: the failure is only logged. */
+  private setUpLedAndButton(): void {
+    const s = this.options.system;
+    if (!s.openLedAndButton) return;
+    let button = true;
+    try {
+      button = buttonControlsEnabled(this.config.get("monitor.config", "enable_button") ?? "auto", this.options.cpuCount ?? 2);
+    } catch (e) {
+      this.logger.warning(`${errorText(e)} Defaulting to enabled.`);
+    }
+    try {
+      s.openLedAndButton({ button });
+    } catch (e) {
+      this.logger.debug(`Skipping LED / button controls: setup failed. ${errorText(e)}`);
+      return;
+    }
+    if (!button) {
+      this.logger.debug("Button controls disabled by monitor.config.enable_button.");
+      return;
+    }
+    s.onButton?.((down) => this.onButtonEdge(down));
+  }
+
+  /**
+   * Press: `button_down` true, `$state` republished (so the UI sees the unit), LED on; release:
+   * `button_down` false, LED off. lg may report a level twice, so every step is idempotent.
+   */
+  private onButtonEdge(down: boolean): void {
+    if (this.state === "disconnected") return;
+    this.setSetting("button_down", down);
+    if (down) this.publishRaw(this.settingTopic("$state"), this.state, { qos: 2, retain: true });
+    this.options.system.setLed?.(down);
+  }
+
+  protected override async onDisconnected(): Promise<void> {
+    await this.options.system.release?.();
   }
 
   /** `versions/set` merges only the keys the monitor knows (what `pio update app` sends). */
@@ -245,14 +304,25 @@ export const monitorCommand: JobCommand = {
     const model = reactorModel(ctx.env.MODEL_NAME || "pioreactor_40ml", ctx.env.MODEL_VERSION || "1.5");
     const firmware = backend ? await backend.eeprom.readFirmwareVersion().catch(() => null) : null;
     const hat = backend ? await backend.eeprom.readHat().catch(() => null) : null;
+    const { hasPcbLedButton } = require("../hardware/pi/pcb-led-button") as typeof import("../hardware/pi/pcb-led-button");
+    const hostSystem = nodeMonitorSystem(SOFTWARE_VERSION ?? "0.0.0", {
+      version: map?.hatVersion ?? "",
+      firmware: firmware ? firmware.join(".") : "",
+      serial: hat?.serial ?? "",
+    });
+    // The original drives the LED and button only when a Pioreactor HAT is seen (or HAT_PRESENT=1).
+    const hatPresent = hat?.isPioreactorHat === true || ctx.env.HAT_PRESENT === "1";
+    let system = hostSystem;
+    if (hasPcbLedButton(backend) && hatPresent) {
+      const { pcbLedMonitorSystem } = require("./monitor-led") as typeof import("./monitor-led");
+      system = pcbLedMonitorSystem(hostSystem, (opts) => backend.pcbLedButton(opts), deps.clock);
+    }
+    const os = require("node:os") as typeof import("node:os");
     const monitor = new Monitor(deps, {
-      system: nodeMonitorSystem(SOFTWARE_VERSION ?? "0.0.0", {
-        version: map?.hatVersion ?? "",
-        firmware: firmware ? firmware.join(".") : "",
-        serial: hat?.serial ?? "",
-      }),
+      system,
       bioreactor: new BioreactorState(ctx.persistentCache("bioreactor"), ctx.config, model),
       backend,
+      cpuCount: os.availableParallelism(),
     });
     await monitor.start();
     return runInForeground(monitor);

@@ -15,6 +15,7 @@ import { PwmOutput } from "./pwm-output";
 import { processIsAlive } from "./registry";
 import { RepeatedTimer } from "./repeated-timer";
 import { type RpmCalculator, RpmFromEdges } from "./rpm";
+import { adjustTowardsRpm, dutyCycleForRpm, type StirringCalibration } from "./stirring-calibration";
 
 export interface StirringOptions {
   /** Clamped to 0..1500 by the CLI; undefined or 0 falls back to `[stirring.config] initial_target_rpm`. */
@@ -24,6 +25,11 @@ export interface StirringOptions {
   enableDodgingOd?: boolean;
   targetRpmDuringOdReading?: number;
   targetRpmOutsideOdReading?: number;
+  /**
+   * The active stirring calibration (RPM → duty cycle), looked up only when the job targets an
+   * RPM with feedback, as the original does. Undefined: none.
+   */
+  calibration?: () => StirringCalibration | undefined;
 }
 
 export interface StirringHardware {
@@ -60,6 +66,7 @@ export class Stirrer extends DodgingJob {
   private lastMeasuredRpm: number | undefined;
   private targetRpmDuringOd = 0;
   private targetRpmOutsideOd = 0;
+  private calibration: StirringCalibration | undefined;
 
   constructor(deps: JobDeps, hardware: StirringHardware, options: StirringOptions = {}) {
     super(
@@ -118,6 +125,7 @@ export class Stirrer extends DodgingJob {
     const initialTarget = this.options.targetRpm || this.config.getFloat("stirring.config", "initial_target_rpm", 500);
     if (rpm) this.setSetting("target_rpm", initialTarget);
     this.estimateDutyCycle = this.options.dutyCycle ?? this.config.getFloat("stirring.config", "initial_duty_cycle", 30);
+    this.useStirringCalibration();
     this.targetRpmDuringOd =
       this.options.targetRpmDuringOdReading ?? this.config.getFloat("stirring.config", "target_rpm_during_od_reading", 0);
     this.targetRpmOutsideOd =
@@ -132,6 +140,33 @@ export class Stirrer extends DodgingJob {
       jobName: this.jobName,
       targetName: "rpm",
     });
+  }
+
+  /**
+   * With a calibration the first duty cycle comes from the curve rather than from
+   * `initial_duty_cycle` (or `--duty-cycle`), which may be far off: the original seeds the
+   * estimate with the curve's duty cycle for the target, then applies its lookup once, so the
+   * motor starts at 1.05 × that.
+   */
+  private useStirringCalibration(): void {
+    const target = this.targetRpm;
+    if (!this.hw.rpmCalculator || target === undefined) return;
+    const cal = this.options.calibration?.();
+    if (!cal) {
+      if (this.enableDodgingOd) {
+        this.logger.warning(
+          "OD dodging is enabled without a stirring calibration. This can increase OD reading noise. Run a stirring calibration for better stability.",
+        );
+      }
+      return;
+    }
+    if (cal.yLabel !== "RPM") {
+      this.logger.error(`Calibration ${cal.calibrationName} has wrong type.`);
+      throw new Error(`Calibration ${cal.calibrationName} has wrong type.`);
+    }
+    this.logger.debug(`Found active stirring calibration: ${cal.calibrationName}.`);
+    this.calibration = cal;
+    this.estimateDutyCycle = adjustTowardsRpm(cal, dutyCycleForRpm(cal, target), target);
   }
 
   // ------------------------------------------------------------ modes
@@ -235,6 +270,7 @@ export class Stirrer extends DodgingJob {
     if (this.pid) this.pid.setpoint = target;
     // Without a stirring calibration the lookup keeps the current estimate, as in the original.
     if (target === 0) this.estimateDutyCycle = 0;
+    else if (this.calibration) this.estimateDutyCycle = adjustTowardsRpm(this.calibration, dcValue(this.estimateDutyCycle), target);
     if (this.state === "sleeping") return;
     if (this.dutyCycle === 0) {
       await this.applyDutyCycle(new PyInt(100));
@@ -384,6 +420,11 @@ export const stirringCommand: JobCommand = {
           (options.enableDodgingOd as boolean | undefined) ?? ctx.config.getBoolean("stirring.config", "enable_dodging_od", false),
         targetRpmDuringOdReading: options.targetRpmDuringOdReading as number | undefined,
         targetRpmOutsideOdReading: options.targetRpmOutsideOdReading as number | undefined,
+        calibration: () => {
+          const { loadActiveStirringCalibration } = require("./stirring-calibration") as typeof import("./stirring-calibration");
+          const path = require("node:path") as typeof import("node:path");
+          return loadActiveStirringCalibration(ctx.persistentCache("active_calibrations"), path.join(ctx.dotPioreactor, "storage", "calibrations"));
+        },
       },
     );
     await stirrer.start();

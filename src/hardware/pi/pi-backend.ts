@@ -28,6 +28,7 @@ import { DeviceTreeEeprom } from "./eeprom";
 import { type I2cBus, isI2cDevicePresent, openI2cBus } from "./i2c-bus";
 import { PicoAdcInput, PicoLedDriver } from "./pico";
 import { headerGpiochip, type LgpioBinding, LgpioChip, LgpioEdgeSource, LgpioSoftwarePwm, loadLgpio } from "./lgpio";
+import { type HasPcbLedButton, LgpioPcbLedButton } from "./pcb-led-button";
 import { HARDWARE_PWM_CHANNEL_FOR_PIN, hardwarePwmChip, SysfsPwm } from "./sysfs-pwm";
 import { Tmp1075 } from "./tmp1075";
 
@@ -98,14 +99,17 @@ class PiAdc implements Adc {
   }
 }
 
-export async function createPiBackend(opts: PiBackendOptions): Promise<HardwareBackend> {
+/** The Pi backend also owns the HAT's PCB LED and button (the monitor's). */
+export type PiHardwareBackend = HardwareBackend & HasPcbLedButton;
+
+export async function createPiBackend(opts: PiBackendOptions): Promise<PiHardwareBackend> {
   const { map, clock } = opts;
   const bus = opts.i2c ?? (await openI2cBus(opts.i2cBusNumber ?? 1));
   const deviceTreeRoot = opts.deviceTreeRoot ?? "/proc/device-tree";
   const model = rpiModel(deviceTreeRoot);
   const chip = opts.sysfsPwmChip ?? hardwarePwmChip(model, os.release());
   const gpiochip = new LgpioChip(
-    () => opts.lgpio ?? loadLgpio(opts.requireFn, "Software PWM (GPIO 17, 16, 18: stirring, alt-media pump, heater) and the stirring hall sensor"),
+    () => opts.lgpio ?? loadLgpio(opts.requireFn, "Software PWM (GPIO 17, 16, 18: stirring, alt-media pump, heater), the stirring hall sensor and the PCB LED and button"),
     opts.gpiochip ?? headerGpiochip(model),
   );
 
@@ -130,6 +134,7 @@ export async function createPiBackend(opts: PiBackendOptions): Promise<HardwareB
     tempSensor: new Tmp1075(bus, map.temp.address),
     eeprom: new DeviceTreeEeprom(path.join(deviceTreeRoot, "hat"), bus, mcuAddress),
     isI2cDevicePresent: (address: number) => isI2cDevicePresent(bus, address),
+    pcbLedButton: ({ button }) => new LgpioPcbLedButton(gpiochip, map.gpio.pcbLedPin, map.gpio.pcbButtonPin).open({ button }),
     close: async () => {
       gpiochip.close();
       await bus.close();
