@@ -33,6 +33,7 @@ beforeAll(async () => {
         const polls = seen.filter((s) => s.url === req.url).length;
         return polls < 2 ? send(202, { status: "pending" }) : send(200, { status: "succeeded", result: { ok: true } });
       }
+      if (req.url === "/api/workers/hung/experiment") return; // never answers
       if (req.url === "/api/workers/ghost/experiment") return send(404, { error: "Worker not assigned", status: 404 });
       if (req.url?.startsWith("/api/workers/u1/jobs/update")) return send(400, { error: "Bad setting", status: 400, cause: "nope", remediation: "fix it" });
       if (req.url === "/api/experiments/exp1/workers") return send(200, [{ pioreactor_unit: "a", is_active: 1 }, { pioreactor_unit: "b", is_active: 0 }]);
@@ -42,7 +43,13 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(
+  () =>
+    new Promise<void>((r) => {
+      server.close(() => r());
+      server.closeAllConnections();
+    }),
+);
 beforeEach(() => {
   seen.length = 0;
 });
@@ -84,4 +91,14 @@ test("errors: an HTTP error carries the original's summary; a refused connection
   const err = await dead.stopJob("u", "e", "j").catch((e: unknown) => e);
   expect(err).toBeInstanceOf(ClusterRequestError);
   expect((err as ClusterRequestError).kind).toBe("network");
+});
+
+test("a request with no answer fails as a network error after the timeout (wall-clock)", async () => {
+  const c = new HttpClusterClient({ leaderBaseUrl: base, unitBaseUrl: () => base, fetch: globalThis.fetch as unknown as FetchLike, clock: new RealClock(), timeoutMs: 150 });
+  const started = Date.now();
+  const err = await c.assignedExperiment("hung").catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(ClusterRequestError);
+  expect((err as ClusterRequestError).kind).toBe("network");
+  expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+  expect(Date.now() - started).toBeLessThan(3000);
 });
