@@ -392,9 +392,12 @@ export class ProfileExecutor {
 
   /** Journal first (pending), then queue: a task is never in memory only. */
   private enqueue(tasks: Task[], dues: number[]): QueuedTask<Task>[] {
-    this.journal.addTasks(
-      tasks.map((t, i) => ({ ...t, dueMs: dues[i], status: "pending" as TaskStatus, seq: 0 })),
-    );
+    // Without a journal the records would be built for nothing (a dry run builds ≈ 40,000 of them).
+    if (this.o.journal) {
+      this.journal.addTasks(
+        tasks.map((t, i) => ({ ...t, dueMs: dues[i], status: "pending" as TaskStatus, seq: 0 })),
+      );
+    }
     const queued = tasks.map((t, i) => this.queue.push(dues[i], t));
     this.wake.fire();
     return queued;
