@@ -30,6 +30,7 @@ import {
   evaluateBoolExpression,
   evaluateOptions,
   type LookupPort,
+  ParseMemo,
   type PrecedenceModel,
   type PyValue,
   pyRepr,
@@ -216,6 +217,8 @@ export class ProfileExecutor {
   /** `when` tasks waiting for their condition, with the lookups they read. */
   private readonly waitingWhens = new Map<string, { queued: QueuedTask<Task>; reads: Set<string> }>();
   private unwatch: (() => void) | undefined;
+  /** The profile's expressions parsed once for the whole run. */
+  private readonly parseMemo = new ParseMemo();
 
   constructor(private readonly o: ExecutorOptions) {
     this.journal = o.journal ?? new NullJournal();
@@ -540,6 +543,7 @@ export class ProfileExecutor {
     return {
       env,
       random: this.random,
+      memo: this.parseMemo,
       ...(this.o.precedence ? { precedence: this.o.precedence } : {}),
       ...(lookups
         ? {
