@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { ClusterRequestError } from "../../../src/profiles/cluster-client";
 import { HttpClusterClient } from "../../../src/profiles/http-cluster-client";
 import type { FetchLike } from "../../../src/config/leader-http";
+import { encodeMsgspecJson } from "../../../src/pubsub/msgspec-json";
 import { RealClock } from "../../../src/util/clock";
 import { PyInt } from "../../../src/util/python-format";
 
@@ -101,4 +102,19 @@ test("a request with no answer fails as a network error after the timeout (wall-
   expect((err as ClusterRequestError).kind).toBe("network");
   expect(Date.now() - started).toBeGreaterThanOrEqual(140);
   expect(Date.now() - started).toBeLessThan(3000);
+});
+
+test("a log post's body is msgspec's JSON, odd characters included", async () => {
+  const body = {
+    message: 'tick "1" \\ é ✓ \n\t\u0001 \u2028 \ud800 done',
+    timestamp: "2026-01-01T00:00:00.000Z",
+    level: "INFO",
+    source: "experiment_profile/1",
+    task: "experiment_profile/1",
+    source_: "app",
+  };
+  await client().postUnitLog("u1", "exp1", body);
+  expect(seen[0].body).toBe(encodeMsgspecJson(body));
+  await client().setUnitLabel("exp1", "u1", "ünit 1");
+  expect(seen[1].body).toBe('{"unit":"u1","label":"ünit 1"}');
 });
