@@ -219,6 +219,9 @@ export class ProfileExecutor {
   private unwatch: (() => void) | undefined;
   /** The profile's expressions parsed once for the whole run. */
   private readonly parseMemo = new ParseMemo();
+  /** Time fields of the profile's actions in seconds, parsed once: a repeat reads its own and its children's every cycle. */
+  private readonly offsetSeconds = new WeakMap<Action, number>();
+  private readonly repeatSeconds = new WeakMap<RepeatAction, { every: number; max: number | null }>();
 
   constructor(private readonly o: ExecutorOptions) {
     this.journal = o.journal ?? new NullJournal();
@@ -807,7 +810,7 @@ export class ProfileExecutor {
         this.journal.atomically(() => {
           this.enqueue(
             children,
-            when.actions.map((a) => now + actionOffsetSeconds(a) * 1000),
+            when.actions.map((a) => now + this.offsetOf(a) * 1000),
           );
           this.journal.setStatus(task.key, "done");
         });
@@ -843,6 +846,24 @@ export class ProfileExecutor {
     this.wake.fire();
   }
 
+  private offsetOf(a: Action): number {
+    let seconds = this.offsetSeconds.get(a);
+    if (seconds === undefined) {
+      seconds = actionOffsetSeconds(a);
+      this.offsetSeconds.set(a, seconds);
+    }
+    return seconds;
+  }
+
+  private repeatTimes(r: RepeatAction): { every: number; max: number | null } {
+    let times = this.repeatSeconds.get(r);
+    if (times === undefined) {
+      times = { every: repeatEverySeconds(r), max: repeatMaxSeconds(r) };
+      this.repeatSeconds.set(r, times);
+    }
+    return times;
+  }
+
   private child(parent: Task, key: string, index: number, state: RepeatState | null = null): Task {
     return { key, group: key, unit: parent.unit, job: parent.job, source: parent.source, path: [...parent.path, index], state };
   }
@@ -864,13 +885,12 @@ export class ProfileExecutor {
         );
         return "skipped";
       }
-      const every = repeatEverySeconds(repeat);
-      const maxTime = repeatMaxSeconds(repeat);
+      const { every, max: maxTime } = this.repeatTimes(repeat);
       const now = this.o.clock.now();
       const children: Task[] = [];
       const dues: number[] = [];
       repeat.actions.forEach((child, j) => {
-        const offset = actionOffsetSeconds(child);
+        const offset = this.offsetOf(child);
         if (offset > every) {
           const name = child.type === "log" ? `Log(message=${child.options.message})` : child.type;
           logger.warning(`Action ${name} start time is greater than the Repeat's cycle time, so it can't ever run. Skipping.`);
