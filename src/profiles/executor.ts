@@ -30,6 +30,7 @@ import {
   evaluateBoolExpression,
   evaluateOptions,
   type LookupPort,
+  ParseMemo,
   type PrecedenceModel,
   type PyValue,
   pyRepr,
@@ -216,6 +217,11 @@ export class ProfileExecutor {
   /** `when` tasks waiting for their condition, with the lookups they read. */
   private readonly waitingWhens = new Map<string, { queued: QueuedTask<Task>; reads: Set<string> }>();
   private unwatch: (() => void) | undefined;
+  /** The profile's expressions parsed once for the whole run. */
+  private readonly parseMemo = new ParseMemo();
+  /** Time fields of the profile's actions in seconds, parsed once: a repeat reads its own and its children's every cycle. */
+  private readonly offsetSeconds = new WeakMap<Action, number>();
+  private readonly repeatSeconds = new WeakMap<RepeatAction, { every: number; max: number | null }>();
 
   constructor(private readonly o: ExecutorOptions) {
     this.journal = o.journal ?? new NullJournal();
@@ -392,9 +398,12 @@ export class ProfileExecutor {
 
   /** Journal first (pending), then queue: a task is never in memory only. */
   private enqueue(tasks: Task[], dues: number[]): QueuedTask<Task>[] {
-    this.journal.addTasks(
-      tasks.map((t, i) => ({ ...t, dueMs: dues[i], status: "pending" as TaskStatus, seq: 0 })),
-    );
+    // Without a journal the records would be built for nothing (a dry run builds ≈ 40,000 of them).
+    if (this.o.journal) {
+      this.journal.addTasks(
+        tasks.map((t, i) => ({ ...t, dueMs: dues[i], status: "pending" as TaskStatus, seq: 0 })),
+      );
+    }
     const queued = tasks.map((t, i) => this.queue.push(dues[i], t));
     this.wake.fire();
     return queued;
@@ -537,6 +546,7 @@ export class ProfileExecutor {
     return {
       env,
       random: this.random,
+      memo: this.parseMemo,
       ...(this.o.precedence ? { precedence: this.o.precedence } : {}),
       ...(lookups
         ? {
@@ -800,7 +810,7 @@ export class ProfileExecutor {
         this.journal.atomically(() => {
           this.enqueue(
             children,
-            when.actions.map((a) => now + actionOffsetSeconds(a) * 1000),
+            when.actions.map((a) => now + this.offsetOf(a) * 1000),
           );
           this.journal.setStatus(task.key, "done");
         });
@@ -836,6 +846,24 @@ export class ProfileExecutor {
     this.wake.fire();
   }
 
+  private offsetOf(a: Action): number {
+    let seconds = this.offsetSeconds.get(a);
+    if (seconds === undefined) {
+      seconds = actionOffsetSeconds(a);
+      this.offsetSeconds.set(a, seconds);
+    }
+    return seconds;
+  }
+
+  private repeatTimes(r: RepeatAction): { every: number; max: number | null } {
+    let times = this.repeatSeconds.get(r);
+    if (times === undefined) {
+      times = { every: repeatEverySeconds(r), max: repeatMaxSeconds(r) };
+      this.repeatSeconds.set(r, times);
+    }
+    return times;
+  }
+
   private child(parent: Task, key: string, index: number, state: RepeatState | null = null): Task {
     return { key, group: key, unit: parent.unit, job: parent.job, source: parent.source, path: [...parent.path, index], state };
   }
@@ -857,13 +885,12 @@ export class ProfileExecutor {
         );
         return "skipped";
       }
-      const every = repeatEverySeconds(repeat);
-      const maxTime = repeatMaxSeconds(repeat);
+      const { every, max: maxTime } = this.repeatTimes(repeat);
       const now = this.o.clock.now();
       const children: Task[] = [];
       const dues: number[] = [];
       repeat.actions.forEach((child, j) => {
-        const offset = actionOffsetSeconds(child);
+        const offset = this.offsetOf(child);
         if (offset > every) {
           const name = child.type === "log" ? `Log(message=${child.options.message})` : child.type;
           logger.warning(`Action ${name} start time is greater than the Repeat's cycle time, so it can't ever run. Skipping.`);

@@ -55,6 +55,25 @@ interface RunningJob {
   experiment: string;
 }
 
+/** What the fake needs from a request's URL. */
+interface Route {
+  /** Addressed to the leader's `/api` (else to the unit named by `host`). */
+  isApi: boolean;
+  host: string;
+  /** The decoded path's segments: `/api/workers/u1/experiment` → `["api", "workers", "u1", "experiment"]`. */
+  seg: string[];
+  /** The decoded path. */
+  path: string;
+}
+
+function routeOf(url: string): Route {
+  const parsed = new URL(url);
+  // The leader is usually a worker too, so the API (not the host name) says who answers.
+  const isApi = parsed.pathname.startsWith("/api/");
+  const path = decodeURIComponent(parsed.pathname);
+  return { isApi, host: isApi ? "leader" : parsed.hostname.replace(/\.local$/, ""), seg: path.split("/").filter(Boolean), path };
+}
+
 function response(status: number, body?: unknown): FetchResponseLike {
   const text = body === undefined ? "" : JSON.stringify(body);
   return { status, text: async () => text };
@@ -64,6 +83,11 @@ export class FakeCluster {
   readonly requests: RecordedRequest[] = [];
   readonly running: RunningJob[] = [];
   private taskSeq = 0;
+  /**
+   * Routes by URL. A run asks the same few URLs tens of thousands of times, and parsing a URL was a
+   * tenth of a dry run; task-result URLs are unique, but there is one per start, as in `requests`.
+   */
+  private readonly routes = new Map<string, Route>();
   readonly leaderHost: string;
   readonly port: number;
 
@@ -90,10 +114,12 @@ export class FakeCluster {
   }
 
   readonly fetch: FetchLike = async (url: string, init?: FetchInitLike) => {
-    const parsed = new URL(url);
-    // The leader is usually a worker too, so the API (not the host name) says who answers.
-    const isApi = parsed.pathname.startsWith("/api/");
-    const host = isApi ? "leader" : parsed.hostname.replace(/\.local$/, "");
+    let route = this.routes.get(url);
+    if (route === undefined) {
+      route = routeOf(url);
+      this.routes.set(url, route);
+    }
+    const { isApi, host } = route;
     const req: RecordedRequest = {
       method: init?.method ?? "GET",
       url,
@@ -111,16 +137,16 @@ export class FakeCluster {
     this.requests.push(req);
     const override = this.opts.intercept?.(req);
     if (override !== undefined) return response(override, { error: "intercepted", status: override });
-    return this.answer(req.method, decodeURIComponent(parsed.pathname), isApi, host, init?.body);
+    return this.answer(req.method, route, init?.body);
   };
 
   private sortedUnits(): string[] {
     return Object.keys(this.opts.workers).sort();
   }
 
-  private answer(method: string, path: string, isApi: boolean, host: string, bodyText?: string): FetchResponseLike {
-    const body = bodyText ? (JSON.parse(bodyText) as Record<string, unknown>) : {};
-    const seg = path.split("/").filter(Boolean);
+  private answer(method: string, { isApi, host, seg, path }: Route, bodyText?: string): FetchResponseLike {
+    // Only the unit API's run and stop read the body; most requests are GETs and log posts.
+    const body = (): Record<string, unknown> => (bodyText ? (JSON.parse(bodyText) as Record<string, unknown>) : {});
     if (isApi) {
       // /api/experiments/<exp>/workers
       if (method === "GET" && seg[1] === "experiments" && seg[3] === "workers") {
@@ -159,7 +185,7 @@ export class FakeCluster {
     }
     // A unit's /unit_api
     if (method === "PATCH" && seg[1] === "jobs" && seg[2] === "run") {
-      const env = (body.env ?? {}) as Record<string, string>;
+      const env = (body().env ?? {}) as Record<string, string>;
       this.running.push({ unit: host, job: seg[4], source: env.JOB_SOURCE ?? "user", experiment: env.EXPERIMENT ?? "" });
       if (this.opts.startStyle === "immediate") return response(200, { unit: host, status: "succeeded", result: { ok: true } });
       const id = `task-${++this.taskSeq}`;
@@ -175,7 +201,8 @@ export class FakeCluster {
       );
     }
     if (method === "PATCH" && seg[1] === "jobs" && seg[2] === "stop") {
-      this.removeRunning((r) => r.unit === host && r.source === body.job_source && r.experiment === body.experiment);
+      const { job_source, experiment } = body();
+      this.removeRunning((r) => r.unit === host && r.source === job_source && r.experiment === experiment);
       return response(202, { status: "accepted" });
     }
     return response(404, { error: "Not found", status: 404 });

@@ -38,6 +38,13 @@ export function formatPyFloat(n: number): string {
   if (n === Number.POSITIVE_INFINITY) return "inf";
   if (n === Number.NEGATIVE_INFINITY) return "-inf";
   if (n === 0) return Object.is(n, -0) ? "-0.0" : "0.0";
+  const abs = Math.abs(n);
+  if (abs >= 1e-4 && abs < 1e16) {
+    // Fast path (hot in profile log messages): here Python and JavaScript both print the shortest
+    // round-trip digits positionally; only integral values differ (`5` against `5.0`).
+    const text = String(n);
+    return text.includes(".") ? text : `${text}.0`;
+  }
   const sign = n < 0 ? "-" : "";
   // toExponential() with no argument gives the shortest round-trip digits, like Python's repr.
   const [mant, expText] = Math.abs(n).toExponential().split("e");

@@ -10,6 +10,7 @@ import {
   ExpressionError,
   isBracketedExpression,
   type LookupPort,
+  ParseMemo,
   parseExpression,
   printCanonical,
   PyInt,
@@ -333,5 +334,29 @@ describe("static syntax checks", () => {
     expect(checkExpressionSyntax("0 <= x <= 2").precedence?.hint).toContain("`(0 <= x) and (x <= 2)`");
     expect(checkExpressionSyntax("(3 >= 1) and (2 <= 1)").precedence).toBeUndefined();
     expect(checkExpressionSyntax("::od:od1.od > 0.5 and ::st:rpm < 500").precedence).toBeUndefined();
+  });
+});
+
+describe("ParseMemo (one per run)", () => {
+  test("parses each text once per model and gives the same answers as parsing afresh", async () => {
+    const memo = new ParseMemo();
+    expect(memo.parse("1 + 2 * x", "python")).toBe(memo.parse("1 + 2 * x", "python"));
+    expect(memo.parse("1 + 2 * x", "original")).not.toBe(memo.parse("1 + 2 * x", "python"));
+    expect(memo.parse("1 + 2 * x", "original")).toEqual(parseExpression("1 + 2 * x", "original"));
+    const withMemo = ctx({ x: new PyInt(5) }, { memo });
+    for (const text of ["1 + 2 * x", "x > 3 and unit() == unit1", "-x ** 2", "1 <"]) {
+      const fresh = await evaluateExpression(text, ctx({ x: new PyInt(5) })).catch((e: Error) => e.message);
+      expect(await evaluateExpression(text, withMemo).catch((e: Error) => e.message)).toEqual(fresh);
+      expect(await evaluateExpression(text, withMemo).catch((e: Error) => e.message)).toEqual(fresh);
+    }
+    await expect(evaluateBoolExpression("1 $ 2", withMemo)).rejects.toThrow();
+  });
+
+  test("log templates: found once, rendered with each call's values", async () => {
+    const memo = new ParseMemo();
+    const message = "tick ${{ x }} on ${{unit()}}";
+    expect(memo.embedded(message)).toBe(memo.embedded(message));
+    expect(await renderLogMessage(message, ctx({ x: new PyInt(1) }, { memo }))).toBe("tick 1 on unit1");
+    expect(await renderLogMessage(message, ctx({ x: new PyInt(2) }, { memo }))).toBe("tick 2 on unit1");
   });
 });

@@ -11,6 +11,7 @@
 import type { Expr } from "./ast";
 import { findEmbeddedExpressions, isBracketedExpression, stripExpressionBrackets } from "./brackets";
 import { decodeJsonPayload, JsonPayloadError } from "./json-payload";
+import type { ParseMemo } from "./parse-memo";
 import { type PrecedenceModel, parseExpression } from "./parser";
 import { convertString } from "./python-float";
 import {
@@ -51,6 +52,12 @@ export interface EvaluationContext {
   /** Uniform in [0, 1); injected so tests and replays are deterministic. */
   random?: () => number;
   precedence?: PrecedenceModel;
+  /** Parses kept across evaluations (one per run); without it every evaluation parses afresh. */
+  memo?: ParseMemo;
+}
+
+function parseIn(ctx: EvaluationContext, text: string, model: PrecedenceModel) {
+  return ctx.memo ? ctx.memo.parse(text, model) : parseExpression(text, model);
 }
 
 const FUNCTIONS_FROM_ENV = new Set(["unit", "experiment", "job_name", "hours_elapsed"]);
@@ -168,11 +175,11 @@ async function lookup(text: string, common: boolean, ctx: EvaluationContext): Pr
  * through the `a::b:c` validation gap, which our validator reports).
  */
 export async function evaluateExpression(text: string, ctx: EvaluationContext): Promise<PyValue> {
-  const parsed = parseExpression(text, ctx.precedence ?? "python");
+  const parsed = parseIn(ctx, text, ctx.precedence ?? "python");
   if (!parsed.ok) {
     if (parsed.error.lexical) throw new ExpressionError("LexError", parsed.error.lexMessage ?? parsed.error.detail);
     // Python-mode rejects nothing the original accepts, but fall back if it ever does.
-    const fallback = ctx.precedence === "original" ? parsed : parseExpression(text, "original");
+    const fallback = ctx.precedence === "original" ? parsed : parseIn(ctx, text, "original");
     if (!fallback.ok) return null;
     return evalNode(fallback.expr, ctx);
   }
@@ -186,7 +193,7 @@ export async function evaluateBoolExpression(value: boolean | string, ctx: Evalu
   const result = await evaluateExpression(text, ctx);
   if (result === null) {
     // The original raises SyntaxError(<expression>) when the parser yields no value.
-    if (!parseExpression(text, "original").ok) throw new ExpressionError("SyntaxError", text);
+    if (!parseIn(ctx, text, "original").ok) throw new ExpressionError("SyntaxError", text);
   }
   return pyTruthy(result);
 }
@@ -205,7 +212,7 @@ export async function evaluateOptions(
 
 /** A log message with every `${{ … }}` replaced by Python `str()` of its value. */
 export async function renderLogMessage(message: string, ctx: EvaluationContext): Promise<string> {
-  const found = findEmbeddedExpressions(message);
+  const found = ctx.memo ? ctx.memo.embedded(message) : findEmbeddedExpressions(message);
   const values: string[] = [];
   for (const f of found) values.push(pyStr(await evaluateExpression(f.expression, ctx)));
   let out = "";

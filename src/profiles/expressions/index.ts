@@ -11,6 +11,7 @@ export {
 } from "./evaluate";
 export { decodeJsonPayload } from "./json-payload";
 export { ExpressionLexError, type Token, type TokenKind, tokenize } from "./lexer";
+export { type EmbeddedExpression, ParseMemo } from "./parse-memo";
 export { type ParseFailure, type ParseResult, type PrecedenceModel, parseExpression } from "./parser";
 export { convertString, parsePythonFloat } from "./python-float";
 export { checkExpressionSyntax, type SyntaxCheck } from "./syntax-check";

@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { ClusterRequestError } from "../../../src/profiles/cluster-client";
 import { HttpClusterClient } from "../../../src/profiles/http-cluster-client";
 import type { FetchLike } from "../../../src/config/leader-http";
+import { encodeMsgspecJson } from "../../../src/pubsub/msgspec-json";
 import { RealClock } from "../../../src/util/clock";
 import { PyInt } from "../../../src/util/python-format";
 
@@ -33,6 +34,7 @@ beforeAll(async () => {
         const polls = seen.filter((s) => s.url === req.url).length;
         return polls < 2 ? send(202, { status: "pending" }) : send(200, { status: "succeeded", result: { ok: true } });
       }
+      if (req.url === "/api/workers/hung/experiment") return; // never answers
       if (req.url === "/api/workers/ghost/experiment") return send(404, { error: "Worker not assigned", status: 404 });
       if (req.url?.startsWith("/api/workers/u1/jobs/update")) return send(400, { error: "Bad setting", status: 400, cause: "nope", remediation: "fix it" });
       if (req.url === "/api/experiments/exp1/workers") return send(200, [{ pioreactor_unit: "a", is_active: 1 }, { pioreactor_unit: "b", is_active: 0 }]);
@@ -42,7 +44,13 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(
+  () =>
+    new Promise<void>((r) => {
+      server.close(() => r());
+      server.closeAllConnections();
+    }),
+);
 beforeEach(() => {
   seen.length = 0;
 });
@@ -84,4 +92,29 @@ test("errors: an HTTP error carries the original's summary; a refused connection
   const err = await dead.stopJob("u", "e", "j").catch((e: unknown) => e);
   expect(err).toBeInstanceOf(ClusterRequestError);
   expect((err as ClusterRequestError).kind).toBe("network");
+});
+
+test("a request with no answer fails as a network error after the timeout (wall-clock)", async () => {
+  const c = new HttpClusterClient({ leaderBaseUrl: base, unitBaseUrl: () => base, fetch: globalThis.fetch as unknown as FetchLike, clock: new RealClock(), timeoutMs: 150 });
+  const started = Date.now();
+  const err = await c.assignedExperiment("hung").catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(ClusterRequestError);
+  expect((err as ClusterRequestError).kind).toBe("network");
+  expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+  expect(Date.now() - started).toBeLessThan(3000);
+});
+
+test("a log post's body is msgspec's JSON, odd characters included", async () => {
+  const body = {
+    message: 'tick "1" \\ é ✓ \n\t\u0001 \u2028 \ud800 done',
+    timestamp: "2026-01-01T00:00:00.000Z",
+    level: "INFO",
+    source: "experiment_profile/1",
+    task: "experiment_profile/1",
+    source_: "app",
+  };
+  await client().postUnitLog("u1", "exp1", body);
+  expect(seen[0].body).toBe(encodeMsgspecJson(body));
+  await client().setUnitLabel("exp1", "u1", "ünit 1");
+  expect(seen[1].body).toBe('{"unit":"u1","label":"ünit 1"}');
 });
