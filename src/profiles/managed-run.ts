@@ -20,6 +20,41 @@ export interface ManagedRunOptions extends Omit<StartRunOptions, "jobKey"> {
 
 export async function runManagedProfile(o: ManagedRunOptions): Promise<RunOutcome> {
   const lifecycle = new ProfileJobLifecycle(o.pubsub, { leader: o.leader, experiment: o.experiment, jobId: o.jobId }, o.clock, o.recordSetting);
+  return underLifecycle(lifecycle, o.onActionCount, async (run) => {
+    try {
+      const profile = validatedProfile(o.text, o.filename, (m) => o.logger.error(m));
+      await lifecycle.announce(profile.experiment_profile_name, o.filename);
+      run.announced();
+      return await startProfileRun({
+        ...o,
+        profile,
+        jobKey: lifecycle.jobKey,
+        onActionCount: run.onActionCount,
+        onExecutor: (ex, runId) => {
+          run.onExecutor(ex);
+          o.onExecutor?.(ex, runId);
+        },
+      });
+    } catch (err) {
+      // As the original: after a plugin failure the name and start time stay published.
+      if (err instanceof PluginsMissingError) run.keepAnnouncement();
+      throw err;
+    }
+  });
+}
+
+/** What a run inside `underLifecycle` reports to its lifecycle. */
+interface LifecycleRun {
+  /** The announcement settings are out: `end` clears them (unless `keepAnnouncement`). */
+  announced(): void;
+  keepAnnouncement(): void;
+  onActionCount(n: number): void;
+  /** The run's executor, which an early stop (before or after this call) stops. */
+  onExecutor(executor: ProfileExecutor): void;
+}
+
+/** `$state` from init to disconnected around `body`, with early stop and `action_count` wired in. */
+async function underLifecycle<T>(lifecycle: ProfileJobLifecycle, onActionCount: ((n: number) => void) | undefined, body: (run: LifecycleRun) => Promise<T>): Promise<T> {
   let executor: ProfileExecutor | undefined;
   let stopEarly = false;
   lifecycle.onStopRequested(() => {
@@ -30,27 +65,22 @@ export async function runManagedProfile(o: ManagedRunOptions): Promise<RunOutcom
   let announced = false;
   let clearAtEnd = true;
   try {
-    const profile = validatedProfile(o.text, o.filename, (m) => o.logger.error(m));
-    await lifecycle.announce(profile.experiment_profile_name, o.filename);
-    announced = true;
-    return await startProfileRun({
-      ...o,
-      profile,
-      jobKey: lifecycle.jobKey,
+    return await body({
+      announced: () => {
+        announced = true;
+      },
+      keepAnnouncement: () => {
+        clearAtEnd = false;
+      },
       onActionCount: (n) => {
         lifecycle.actionCount(n);
-        o.onActionCount?.(n);
+        onActionCount?.(n);
       },
-      onExecutor: (ex, runId) => {
+      onExecutor: (ex) => {
         executor = ex;
         if (stopEarly) ex.requestStop();
-        o.onExecutor?.(ex, runId);
       },
     });
-  } catch (err) {
-    // As the original: after a plugin failure the name and start time stay published.
-    if (err instanceof PluginsMissingError) clearAtEnd = false;
-    throw err;
   } finally {
     await lifecycle.end(announced && clearAtEnd);
   }
@@ -74,32 +104,18 @@ export async function resumeManagedProfile(o: ManagedResumeOptions): Promise<Run
   const jobId = jobIdOfProfileKey(o.run.jobKey);
   if (jobId === undefined) throw new Error(`Profile run ${o.run.runId} has no managed job key (${o.run.jobKey}); it cannot be resumed as a job.`);
   const lifecycle = new ProfileJobLifecycle(o.pubsub, { leader: o.leader, experiment: o.run.experiment, jobId }, o.clock, o.recordSetting);
-  let executor: ProfileExecutor | undefined;
-  let stopEarly = false;
-  lifecycle.onStopRequested(() => {
-    stopEarly = true;
-    executor?.requestStop();
-  });
-  await lifecycle.begin();
-  let announced = false;
-  try {
+  return underLifecycle(lifecycle, o.onActionCount, async (run) => {
     const profile = validatedProfile(o.run.profileText, o.run.profileFilename, (m) => o.logger.error(m));
     await lifecycle.announce(profile.experiment_profile_name, o.run.profileFilename, o.run.startMs);
-    announced = true;
+    run.announced();
     return await resumeProfileRun({
       ...o,
       runId: o.run.runId,
-      onActionCount: (n) => {
-        lifecycle.actionCount(n);
-        o.onActionCount?.(n);
-      },
-      onExecutor: (ex, run) => {
-        executor = ex;
-        if (stopEarly) ex.requestStop();
-        o.onExecutor?.(ex, run);
+      onActionCount: run.onActionCount,
+      onExecutor: (ex, record) => {
+        run.onExecutor(ex);
+        o.onExecutor?.(ex, record);
       },
     });
-  } finally {
-    await lifecycle.end(announced);
-  }
+  });
 }
