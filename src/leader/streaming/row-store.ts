@@ -39,3 +39,13 @@ export function quoteIdentifier(name: string): string {
 export function insertSql(table: string, columns: readonly string[], placeholder: (column: string, i: number) => string): string {
   return `INSERT INTO ${quoteIdentifier(table)} (${columns.map(quoteIdentifier).join(", ")}) VALUES (${columns.map(placeholder).join(", ")})`;
 }
+
+/** Whether the row's keys are exactly `columns`, in that order. */
+export function hasColumns(row: TableRow["row"], columns: readonly string[]): boolean {
+  let i = 0;
+  for (const key in row) {
+    if (columns[i] !== key) return false;
+    i += 1;
+  }
+  return i === columns.length;
+}
