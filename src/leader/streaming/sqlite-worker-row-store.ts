@@ -135,7 +135,12 @@ export class SqliteWorkerRowStore implements RowStore {
       t.inFlight.clear();
     };
     worker.on("message", (reply: WriterReply) => {
-      if (reply.type === "ready") resolveReady();
+      if (reply.type === "ready") {
+        // Idle until the first batch: an idle writer must not keep the process alive (but one
+        // still opening must, or a process with nothing else to do yet exits before it is ready).
+        if (t.inFlight.size === 0) worker.unref();
+        resolveReady();
+      }
       else if (reply.type === "open-failed") rejectReady(errorFromData(reply.error));
       else if (reply.type === "written" || reply.type === "failed") {
         const f = t.inFlight.get(reply.id);
@@ -152,8 +157,6 @@ export class SqliteWorkerRowStore implements RowStore {
       failAll(new Error(`The SQLite writer thread stopped (exit code ${code}).`));
       resolveExited();
     });
-    // Idle until the first batch: an idle writer must not keep the process alive.
-    worker.unref();
     return t;
   }
 

@@ -3,12 +3,13 @@
  * worker (skipped, saying why, without a build). Same contract as SqliteRowStore: refused rows
  * are reported and the rest committed; a failing database rejects and commits nothing.
  */
-import { join } from "node:path";
+import { execFileSync } from "node:child_process";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { migrateToLatest } from "../../../src/leader/db/migrate";
 import { openDatabase } from "../../../src/leader/db/open";
 import type { TableRow } from "../../../src/leader/streaming/sinks";
-import { SqliteWorkerRowStore } from "../../../src/leader/streaming/sqlite-worker-row-store";
+import { SqliteWorkerRowStore, sqliteWriterThreadScript } from "../../../src/leader/streaming/sqlite-worker-row-store";
 import { tempDir } from "../helpers";
 import { writerThreadProblem } from "./writer-thread";
 
@@ -104,6 +105,21 @@ describeThread("SqliteWorkerRowStore", () => {
 
   it("open() rejects when the file cannot be opened, as SqliteRowStore.open throws", async () => {
     await expect(SqliteWorkerRowStore.open(join(tmp.dir, "missing", "dir", "x.sqlite"))).rejects.toThrow(/directory does not exist/);
+  });
+
+  it("keeps the process alive while opening and writing, and lets it exit once closed", () => {
+    // A process with nothing else to do (no socket yet): the thread alone must carry it through.
+    const built = join(dirname(sqliteWriterThreadScript() as string), "sqlite-worker-row-store.js");
+    const script = `
+      const { SqliteWorkerRowStore } = require(${JSON.stringify(built)});
+      SqliteWorkerRowStore.open(process.argv[1]).then(async (s) => {
+        const r = await s.writeBatch([${JSON.stringify(odRow(7))}]);
+        await s.close();
+        console.log("inserted " + r.inserted);
+      });`;
+    const out = execFileSync(process.execPath, ["-e", script, file], { encoding: "utf8", timeout: 20_000 });
+    expect(out.trim()).toBe("inserted 1");
+    expect(stored()).toEqual([7]);
   });
 
   it("close() ends the thread after the batches already sent", async () => {
