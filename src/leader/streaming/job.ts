@@ -27,9 +27,9 @@ import { type IngestConnection, type IngestMessage, type IngestSource, MqttInges
 import type { RowStore } from "./row-store";
 import { StreamingSinks } from "./sinks";
 import { SqliteRowStore } from "./sqlite-row-store";
-import { SqliteWorkerRowStore, sqliteWriterThreadScript } from "./sqlite-worker-row-store";
+import { SqliteWorkerRowStore } from "./sqlite-worker-row-store";
 import { type StatsCache, StreamingStats } from "./stats";
-import { BatchingRowWriter, type RowWriterOptions } from "./writer";
+import { BatchingRowWriter, OFF_THREAD_BATCH_ROWS, type RowWriterOptions } from "./writer";
 
 export const STREAMING_JOB_NAME = "mqtt_to_db_streaming";
 /** The experiment the leader's long-running jobs run under. */
@@ -109,7 +109,8 @@ export class MqttToDbStreamer extends BackgroundJob {
     // batches decoded ahead, so the rest waits undecoded (cheaper, and decoded on our schedule).
     this.highWater = this.parts.writer?.highWaterRows ?? DEFAULT_HIGH_WATER;
     this.lowWater = this.parts.writer?.lowWaterRows ?? Math.floor(this.highWater / 2);
-    const writerHigh = Math.min(this.highWater, 4 * (this.parts.writer?.maxBatchRows ?? 1000));
+    const batchRows = this.parts.writer?.maxBatchRows ?? (this.parts.store.writesOffThread ? OFF_THREAD_BATCH_ROWS : 1000);
+    const writerHigh = Math.min(this.highWater, 4 * batchRows);
     this.writer = new BatchingRowWriter({
       ...this.parts.writer,
       highWaterRows: writerHigh,
@@ -240,16 +241,17 @@ export class MqttToDbStreamer extends BackgroundJob {
 }
 
 /**
- * The RowStore `[storage]` names: PostgreSQL when `database_url` is set, else the SQLite file,
- * written from a worker thread (half the job thread's work per row is SQLite's). Only when the
- * compiled worker script is missing (the TypeScript sources run without a build) are the rows
- * written on the job's thread.
+ * The RowStore `[storage]` names: PostgreSQL when `database_url` is set, else the SQLite file.
+ * `[storage] streaming_writer_thread = 1` writes the SQLite rows from a worker thread: the job's
+ * thread then does half the work per row, but on the 2-core development machine, shared with
+ * the broker and the publishers, that did not store more rows a second (docs/BENCHMARKS.md), so
+ * it is a switch, off by default.
  */
 export async function rowStoreFromConfig(config: Parameters<typeof databaseTargetFromConfig>[0], cwd: string): Promise<RowStore> {
   const target = databaseTargetFromConfig(config);
   if (target.client === "sqlite") {
     const file = path.resolve(cwd, target.filename);
-    if (sqliteWriterThreadScript() === undefined) return SqliteRowStore.open(file);
+    if (!config.getBoolean("storage", "streaming_writer_thread", false)) return SqliteRowStore.open(file);
     return SqliteWorkerRowStore.open(file, { mmapBytes: DEFAULT_MMAP_BYTES });
   }
   const shown = typeof target.connection === "string" ? target.connection.replace(/\/\/[^@/]*@/, "//") : "PostgreSQL";

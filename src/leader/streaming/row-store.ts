@@ -25,6 +25,12 @@ export interface BatchResult {
 export interface RowStore {
   /** For log lines: the SQLite file or the server. */
   readonly description: string;
+  /**
+   * True when writing happens off the job's thread (another thread, a server): waiting for a
+   * batch already lets the job read and acknowledge, so the writer need not yield between batches,
+   * and larger batches cost the job nothing.
+   */
+  readonly writesOffThread?: boolean;
   /** Commits every row it can in one transaction; throws (committing nothing) when the database fails. */
   writeBatch(rows: readonly TableRow[]): Promise<BatchResult>;
   close(): Promise<void>;

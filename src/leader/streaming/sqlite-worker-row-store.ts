@@ -52,6 +52,7 @@ interface WriterThread {
 
 export class SqliteWorkerRowStore implements RowStore {
   readonly description: string;
+  readonly writesOffThread = true;
   private current: WriterThread | undefined;
   private closed = false;
   private readonly script: string;

@@ -34,13 +34,13 @@ import { tempDir } from "../helpers";
 import { writerThreadProblem } from "./writer-thread";
 
 /**
- * The SQLite stores the job is run with: the writer thread (production's default; needs the
- * build, else skipped saying why) and the job's own thread (the fallback without a build).
+ * The SQLite stores the job is run with: on the job's own thread (the default) and from the
+ * writer thread (`[storage] streaming_writer_thread`; needs the build, else skipped saying why).
  */
 type StoreKind = "writer thread" | "job thread";
 const threadProblem = writerThreadProblem();
 if (threadProblem) process.stdout.write(`skipping the streaming job tests on the SQLite writer thread: ${threadProblem}\n`);
-const STORE_KINDS: StoreKind[] = threadProblem ? ["job thread"] : ["writer thread", "job thread"];
+const STORE_KINDS: StoreKind[] = threadProblem ? ["job thread"] : ["job thread", "writer thread"];
 
 function openStore(kind: StoreKind, file: string): Promise<RowStore> {
   return kind === "writer thread" ? SqliteWorkerRowStore.open(file) : Promise.resolve(SqliteRowStore.open(file));
@@ -335,7 +335,7 @@ for (const [broker, storeKind] of withBrokers().flatMap((b) => STORE_KINDS.map((
   });
 }
 
-describe("mqtt_to_db_streaming across an embedded broker restart", () => {
+describe.each(STORE_KINDS)("mqtt_to_db_streaming across an embedded broker restart, SQLite written on the %s", (storeKind) => {
   let leader: Leader;
   let broker: EmbeddedBroker | undefined;
   let job: MqttToDbStreamer | undefined;
@@ -363,7 +363,7 @@ describe("mqtt_to_db_streaming across an embedded broker restart", () => {
     const persistenceFile = join(tmp.dir, "embedded_broker_retained.json");
     broker = await startEmbeddedBroker({ port: 0, persistenceFile });
     const port = broker.port;
-    leader = await makeLeader(() => `mqtt://127.0.0.1:${port}`);
+    leader = await makeLeader(() => `mqtt://127.0.0.1:${port}`, storeKind);
     job = await leader.start({ ingestReconnectMs: 1500 });
     const streamer = await connectTestClient(broker.url, { reconnectInitialDelayMs: 50, reconnectMaxDelayMs: 100 });
     const topic = "pioreactor/u1/exp1/od_reading/od1";

@@ -6,9 +6,13 @@
 import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
+import { IniDocument } from "../../../src/config/ini";
+import { LayeredConfig } from "../../../src/config/layered";
 import { migrateToLatest } from "../../../src/leader/db/migrate";
 import { openDatabase } from "../../../src/leader/db/open";
+import { rowStoreFromConfig } from "../../../src/leader/streaming/job";
 import type { TableRow } from "../../../src/leader/streaming/sinks";
+import { SqliteRowStore } from "../../../src/leader/streaming/sqlite-row-store";
 import { SqliteWorkerRowStore, sqliteWriterThreadScript } from "../../../src/leader/streaming/sqlite-worker-row-store";
 import { tempDir } from "../helpers";
 import { writerThreadProblem } from "./writer-thread";
@@ -120,6 +124,16 @@ describeThread("SqliteWorkerRowStore", () => {
     const out = execFileSync(process.execPath, ["-e", script, file], { encoding: "utf8", timeout: 20_000 });
     expect(out.trim()).toBe("inserted 1");
     expect(stored()).toEqual([7]);
+  });
+
+  it("is what `[storage] streaming_writer_thread = 1` selects; off by default", async () => {
+    const config = (extra: string) => LayeredConfig.fromDocuments(IniDocument.parse(`[storage]\ndatabase=${file}\n${extra}`));
+    const threaded = await rowStoreFromConfig(config("streaming_writer_thread=1\n"), tmp.dir);
+    const plain = await rowStoreFromConfig(config(""), tmp.dir);
+    expect(threaded).toBeInstanceOf(SqliteWorkerRowStore);
+    expect(threaded.writesOffThread).toBe(true);
+    expect(plain).toBeInstanceOf(SqliteRowStore);
+    await Promise.all([threaded.close(), plain.close()]);
   });
 
   it("close() ends the thread after the batches already sent", async () => {
