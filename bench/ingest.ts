@@ -8,13 +8,15 @@
  *
  * Options (environment): INGEST_EMBEDDED=0 skips the embedded broker, INGEST_MESSAGES (100000), INGEST_UNITS (100), INGEST_SECONDS (30),
  * INGEST_PUBLISHERS (10 connections for the full-speed phase), INGEST_HIGH_WATER (the writer's
- * high-water mark in rows, default the job's), INGEST_SQLITE_THREAD=0 (insert on the job's thread,
- * as before the SQLite writer thread; default: the writer thread, as the job does), INGEST_PIO_BROKER (a second
+ * high-water mark in rows, default the job's), INGEST_SQLITE_THREAD=1 (insert from the SQLite
+ * writer thread, as `[storage] streaming_writer_thread=1`; default: on the job's thread, as the
+ * job does by default), INGEST_PIO_BROKER (a second
  * Mosquitto configured as a Pioreactor install configures it: `max_inflight_messages 1000` and the
  * default `max_queued_messages 1000`, so a subscriber more than ~2,000 messages behind loses some).
  *
  * Layout: the job runs on the main thread as in production (its own event loop, a real SQLite file
- * with the migrated schema and its triggers, written from the job's SQLite writer thread). The publishers run in a worker thread, and so does
+ * with the migrated schema and its triggers; the inserts on the job's thread unless
+ * INGEST_SQLITE_THREAD=1). The publishers run in a worker thread, and so does
  * the embedded broker, so the three do not share one event loop. Mosquitto needs
  * `max_queued_messages 0` (its default of 1000 drops messages for a subscriber that falls behind).
  *
@@ -55,7 +57,7 @@ const MESSAGES = Number(env.INGEST_MESSAGES ?? 100_000);
 const UNITS = Number(env.INGEST_UNITS ?? 100);
 const SECONDS = Number(env.INGEST_SECONDS ?? 30);
 const PUBLISHERS = Number(env.INGEST_PUBLISHERS ?? 10);
-const SQLITE_THREAD = env.INGEST_SQLITE_THREAD !== "0";
+const SQLITE_THREAD = env.INGEST_SQLITE_THREAD === "1";
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across threads. */
 const nowMs = () => performance.timeOrigin + performance.now();

@@ -3,8 +3,9 @@
  * (readings, events, logs) in the leader database. Runs under `$experiment`.
  *
  * Parts (all injected): an IngestSource (a persistent MQTT session with flow control,
- * mqtt-ingest.ts), the sinks (topic → rows, sinks.ts), a RowStore (SQLite or PostgreSQL) behind
- * the batching writer (writer.ts), and the intermittent cache for the 60-second statistics.
+ * mqtt-ingest.ts), the sinks (topic → rows, sinks.ts), a RowStore (SQLite on this thread or from a
+ * writer thread, or PostgreSQL) behind the batching writer (writer.ts), and the intermittent cache
+ * for the 60-second statistics.
  *
  * Differences from the original, on purpose:
  * - the data session survives restarts (stable client id), so a restart loses nothing that was
