@@ -8,12 +8,15 @@
  *
  * Options (environment): INGEST_EMBEDDED=0 skips the embedded broker, INGEST_MESSAGES (100000), INGEST_UNITS (100), INGEST_SECONDS (30),
  * INGEST_PUBLISHERS (10 connections for the full-speed phase), INGEST_HIGH_WATER (the writer's
- * high-water mark in rows, default the job's), INGEST_PIO_BROKER (a second
+ * high-water mark in rows, default the job's), INGEST_SQLITE_THREAD=1 (insert from the SQLite
+ * writer thread, as `[storage] streaming_writer_thread=1`; default: on the job's thread, as the
+ * job does by default), INGEST_PIO_BROKER (a second
  * Mosquitto configured as a Pioreactor install configures it: `max_inflight_messages 1000` and the
  * default `max_queued_messages 1000`, so a subscriber more than ~2,000 messages behind loses some).
  *
  * Layout: the job runs on the main thread as in production (its own event loop, a real SQLite file
- * with the migrated schema and its triggers). The publishers run in a worker thread, and so does
+ * with the migrated schema and its triggers; the inserts on the job's thread unless
+ * INGEST_SQLITE_THREAD=1). The publishers run in a worker thread, and so does
  * the embedded broker, so the three do not share one event loop. Mosquitto needs
  * `max_queued_messages 0` (its default of 1000 drops messages for a subscriber that falls behind).
  *
@@ -28,7 +31,7 @@
  * 2. steady: INGEST_UNITS units each publishing one reading a second for INGEST_SECONDS; each
  *    payload carries its publish time, the store records the commit time of its row.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -38,12 +41,13 @@ import { LayeredConfig } from "../src/config/layered";
 import { KeyValueCache, openCacheDatabase } from "../src/jobs/local-storage";
 import { JobRegistry } from "../src/jobs/registry";
 import { migrateToLatest } from "../src/leader/db/migrate";
-import { openDatabase } from "../src/leader/db/open";
+import { DEFAULT_MMAP_BYTES, openDatabase } from "../src/leader/db/open";
 import { MqttToDbStreamer } from "../src/leader/streaming/job";
 import { MqttIngestSource } from "../src/leader/streaming/mqtt-ingest";
 import type { BatchResult, RowStore } from "../src/leader/streaming/row-store";
 import type { TableRow } from "../src/leader/streaming/sinks";
 import { SqliteRowStore } from "../src/leader/streaming/sqlite-row-store";
+import { SqliteWorkerRowStore } from "../src/leader/streaming/sqlite-worker-row-store";
 import { startEmbeddedBroker } from "../src/pubsub/broker";
 import { connectMqtt, type MqttPubSubClient } from "../src/pubsub/client";
 import { RealClock } from "../src/util/clock";
@@ -53,6 +57,7 @@ const MESSAGES = Number(env.INGEST_MESSAGES ?? 100_000);
 const UNITS = Number(env.INGEST_UNITS ?? 100);
 const SECONDS = Number(env.INGEST_SECONDS ?? 30);
 const PUBLISHERS = Number(env.INGEST_PUBLISHERS ?? 10);
+const SQLITE_THREAD = env.INGEST_SQLITE_THREAD === "1";
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across threads. */
 const nowMs = () => performance.timeOrigin + performance.now();
@@ -131,10 +136,12 @@ async function runWorker(w: WorkerJob): Promise<void> {
 /** Records when each row was committed, to measure publish → row lag. */
 class TimedStore implements RowStore {
   readonly description: string;
+  readonly writesOffThread: boolean | undefined;
   commits: Array<{ od: number; committedAt: number }> = [];
   lastCommitAt = 0;
   constructor(private readonly inner: RowStore) {
     this.description = inner.description;
+    this.writesOffThread = inner.writesOffThread;
   }
   async writeBatch(rows: readonly TableRow[]): Promise<BatchResult> {
     const result = await this.inner.writeBatch(rows);
@@ -145,6 +152,22 @@ class TimedStore implements RowStore {
   }
   close(): Promise<void> {
     return this.inner.close();
+  }
+}
+
+/**
+ * CPU time of this process's main thread (the job's) in µs, from /proc (Linux; undefined
+ * elsewhere). Unlike event-loop utilisation it does not count time the thread waited for a core,
+ * which on a loaded machine is most of it.
+ */
+function mainThreadCpuMicros(): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+  } catch {
+    return undefined;
   }
 }
 
@@ -166,6 +189,8 @@ interface Result {
   p99LagMs?: number;
   /** Process CPU time per stored row (drain phase: no publisher thread running). */
   cpuMicrosPerRow?: number;
+  /** The job thread's own CPU time per stored row (drain phase): its share of the work. */
+  jobThreadMicrosPerRow?: number;
   /** Event-loop utilisation of the job's thread over the phase (1 = never idle). */
   jobThreadBusy?: number;
 }
@@ -210,7 +235,7 @@ async function benchBroker(name: string, url: string, drain = true): Promise<Res
   await migrateToLatest(knex);
   await knex.destroy();
   const cacheDb = openCacheDatabase(join(dir, "intermittent.sqlite"));
-  const store = new TimedStore(SqliteRowStore.open(dbFile));
+  const store = new TimedStore(SQLITE_THREAD ? await SqliteWorkerRowStore.open(dbFile, { mmapBytes: DEFAULT_MMAP_BYTES }) : SqliteRowStore.open(dbFile));
   const ingestClientId = `mqtt_to_db_streaming-bench-${process.pid}-${Date.now()}`;
   const newJob = () => new MqttToDbStreamer(
     {
@@ -228,7 +253,7 @@ async function benchBroker(name: string, url: string, drain = true): Promise<Res
     {
       ingest: new MqttIngestSource({ url, clientId: ingestClientId }),
       // The store outlives a job here: the drain phase stops the job and starts another.
-      store: { description: store.description, writeBatch: (rows) => store.writeBatch(rows), close: async () => {} },
+      store: { description: store.description, writesOffThread: store.writesOffThread, writeBatch: (rows) => store.writeBatch(rows), close: async () => {} },
       statsCache: new KeyValueCache(cacheDb, "mqtt_to_db_streaming"),
       ...(env.INGEST_HIGH_WATER ? { writer: { highWaterRows: Number(env.INGEST_HIGH_WATER) } } : {}),
     },
@@ -276,20 +301,23 @@ async function benchBroker(name: string, url: string, drain = true): Promise<Res
     const started = nowMs();
     const elu = performance.eventLoopUtilization();
     // The publishers' thread has ended: the process's CPU time is the job's (and the embedded
-    // broker's thread, when that is the broker).
+    // broker's thread, when that is the broker, and the SQLite writer thread).
     const cpu = process.cpuUsage();
+    const mainCpu = mainThreadCpuMicros();
     job = newJob();
     await job.start();
     await waitForRows(store, MESSAGES, "drain");
     await job.whenWritten();
     const busy = performance.eventLoopUtilization(elu).utilization;
     const used = process.cpuUsage(cpu);
+    const mainCpuAfter = mainThreadCpuMicros();
     const distinct = new Set(store.commits.map((c) => c.od)).size;
     const seconds = (store.lastCommitAt - started) / 1000;
     results.push({
       broker: name,
       phase: "drain of a queued session (subscriber alone)",
       cpuMicrosPerRow: (used.user + used.system) / distinct,
+      jobThreadMicrosPerRow: mainCpu === undefined || mainCpuAfter === undefined ? undefined : (mainCpuAfter - mainCpu) / distinct,
       published: MESSAGES,
       rows: store.commits.length,
       lost: MESSAGES - distinct,
@@ -390,7 +418,7 @@ async function waitForRows(store: TimedStore, expected: number, phase: string): 
 function printTable(results: Result[]): void {
   const fmt = (n: number | undefined, digits = 0) => (n === undefined ? "-" : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }));
   const rows = [
-    ["broker", "phase", "published", "rows", "lost", "dup", "seconds", "rows/s", "median lag ms", "p99 lag ms", "job thread busy", "CPU µs/row"],
+    ["broker", "phase", "published", "rows", "lost", "dup", "seconds", "rows/s", "median lag ms", "p99 lag ms", "job thread busy", "CPU µs/row", "job thread CPU µs/row"],
     ...results.map((r) => [
       r.broker,
       r.phase,
@@ -404,6 +432,7 @@ function printTable(results: Result[]): void {
       fmt(r.p99LagMs, 2),
       r.jobThreadBusy === undefined ? "-" : `${Math.round(r.jobThreadBusy * 100)} %`,
       fmt(r.cpuMicrosPerRow, 1),
+      fmt(r.jobThreadMicrosPerRow, 1),
     ]),
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
@@ -430,6 +459,7 @@ async function main(): Promise<void> {
     results.push(...(await benchBroker("mosquitto, install limits", asUrl(installLike), false)));
     results.push(await bareSubscriber("mosquitto, install limits", asUrl(installLike)));
   }
+  console.log(`SQLite written on ${SQLITE_THREAD ? "the writer thread" : "the job's thread"} (INGEST_SQLITE_THREAD=${SQLITE_THREAD ? 1 : 0})`);
   printTable(results);
   process.exit(0);
 }

@@ -3,8 +3,9 @@
  * (readings, events, logs) in the leader database. Runs under `$experiment`.
  *
  * Parts (all injected): an IngestSource (a persistent MQTT session with flow control,
- * mqtt-ingest.ts), the sinks (topic → rows, sinks.ts), a RowStore (SQLite or PostgreSQL) behind
- * the batching writer (writer.ts), and the intermittent cache for the 60-second statistics.
+ * mqtt-ingest.ts), the sinks (topic → rows, sinks.ts), a RowStore (SQLite on this thread or from a
+ * writer thread, or PostgreSQL) behind the batching writer (writer.ts), and the intermittent cache
+ * for the 60-second statistics.
  *
  * Differences from the original, on purpose:
  * - the data session survives restarts (stable client id), so a restart loses nothing that was
@@ -21,14 +22,15 @@ import type { JobCommand } from "../../jobs/job-command";
 import { runInForeground } from "../../jobs/job-command";
 import { mqttOptionsFromConfig } from "../../pubsub/client";
 import type { TimerHandle } from "../../util/clock";
-import { databaseTargetFromConfig, openDatabase } from "../db/open";
+import { DEFAULT_MMAP_BYTES, databaseTargetFromConfig, openDatabase } from "../db/open";
 import { KnexRowStore } from "./knex-row-store";
 import { type IngestConnection, type IngestMessage, type IngestSource, MqttIngestSource } from "./mqtt-ingest";
 import type { RowStore } from "./row-store";
 import { StreamingSinks } from "./sinks";
 import { SqliteRowStore } from "./sqlite-row-store";
+import { SqliteWorkerRowStore } from "./sqlite-worker-row-store";
 import { type StatsCache, StreamingStats } from "./stats";
-import { BatchingRowWriter, type RowWriterOptions } from "./writer";
+import { BatchingRowWriter, OFF_THREAD_BATCH_ROWS, type RowWriterOptions } from "./writer";
 
 export const STREAMING_JOB_NAME = "mqtt_to_db_streaming";
 /** The experiment the leader's long-running jobs run under. */
@@ -108,7 +110,8 @@ export class MqttToDbStreamer extends BackgroundJob {
     // batches decoded ahead, so the rest waits undecoded (cheaper, and decoded on our schedule).
     this.highWater = this.parts.writer?.highWaterRows ?? DEFAULT_HIGH_WATER;
     this.lowWater = this.parts.writer?.lowWaterRows ?? Math.floor(this.highWater / 2);
-    const writerHigh = Math.min(this.highWater, 4 * (this.parts.writer?.maxBatchRows ?? 1000));
+    const batchRows = this.parts.writer?.maxBatchRows ?? (this.parts.store.writesOffThread ? OFF_THREAD_BATCH_ROWS : 1000);
+    const writerHigh = Math.min(this.highWater, 4 * batchRows);
     this.writer = new BatchingRowWriter({
       ...this.parts.writer,
       highWaterRows: writerHigh,
@@ -238,10 +241,20 @@ export class MqttToDbStreamer extends BackgroundJob {
   }
 }
 
-/** The RowStore `[storage]` names: PostgreSQL when `database_url` is set, else the SQLite file. */
-export function rowStoreFromConfig(config: Parameters<typeof databaseTargetFromConfig>[0], cwd: string): RowStore {
+/**
+ * The RowStore `[storage]` names: PostgreSQL when `database_url` is set, else the SQLite file.
+ * `[storage] streaming_writer_thread = 1` writes the SQLite rows from a worker thread: the job's
+ * thread then does half the work per row, but on the 2-core development machine, shared with
+ * the broker and the publishers, that did not store more rows a second (docs/BENCHMARKS.md), so
+ * it is a switch, off by default.
+ */
+export async function rowStoreFromConfig(config: Parameters<typeof databaseTargetFromConfig>[0], cwd: string): Promise<RowStore> {
   const target = databaseTargetFromConfig(config);
-  if (target.client === "sqlite") return SqliteRowStore.open(path.resolve(cwd, target.filename));
+  if (target.client === "sqlite") {
+    const file = path.resolve(cwd, target.filename);
+    if (!config.getBoolean("storage", "streaming_writer_thread", false)) return SqliteRowStore.open(file);
+    return SqliteWorkerRowStore.open(file, { mmapBytes: DEFAULT_MMAP_BYTES });
+  }
   const shown = typeof target.connection === "string" ? target.connection.replace(/\/\/[^@/]*@/, "//") : "PostgreSQL";
   return new KnexRowStore(openDatabase(target), shown);
 }
@@ -269,7 +282,7 @@ export function createMqttToDbStreamingCommand(registerPlugins?: (sinks: Streami
           clientId: `${STREAMING_JOB_NAME}-ingest-${ctx.unit}`,
           mqttDebugLog: /mqttjs/.test(ctx.env.DEBUG ?? ""),
         }),
-        store: rowStoreFromConfig(ctx.config, ctx.cwd),
+        store: await rowStoreFromConfig(ctx.config, ctx.cwd),
         statsCache: ctx.intermittentCache(STREAMING_JOB_NAME),
         sinks,
       });

@@ -25,6 +25,12 @@ export interface BatchResult {
 export interface RowStore {
   /** For log lines: the SQLite file or the server. */
   readonly description: string;
+  /**
+   * True when writing happens off the job's thread (another thread, a server): waiting for a
+   * batch already lets the job read and acknowledge, so the writer need not yield between batches,
+   * and larger batches cost the job nothing.
+   */
+  readonly writesOffThread?: boolean;
   /** Commits every row it can in one transaction; throws (committing nothing) when the database fails. */
   writeBatch(rows: readonly TableRow[]): Promise<BatchResult>;
   close(): Promise<void>;
@@ -38,4 +44,14 @@ export function quoteIdentifier(name: string): string {
 /** `INSERT INTO <table> (<cols>) VALUES (:<cols>)`, the original's statement, with quoted names. */
 export function insertSql(table: string, columns: readonly string[], placeholder: (column: string, i: number) => string): string {
   return `INSERT INTO ${quoteIdentifier(table)} (${columns.map(quoteIdentifier).join(", ")}) VALUES (${columns.map(placeholder).join(", ")})`;
+}
+
+/** Whether the row's keys are exactly `columns`, in that order. */
+export function hasColumns(row: TableRow["row"], columns: readonly string[]): boolean {
+  let i = 0;
+  for (const key in row) {
+    if (columns[i] !== key) return false;
+    i += 1;
+  }
+  return i === columns.length;
 }

@@ -7,37 +7,18 @@
  * (rows for `$experiment` and for experiments the leader has not recorded must still land),
  * plus the original writer's larger WAL checkpoint interval and memory map.
  */
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { DEFAULT_MMAP_BYTES } from "../db/open";
-import { configureSqliteConnection } from "../db/sqlite-pragmas";
-import { type BatchResult, insertSql, type RowStore, type RowWriteError } from "./row-store";
+import { type BatchResult, hasColumns, insertSql, type RowStore, type RowWriteError } from "./row-store";
 import type { TableRow } from "./sinks";
+import { isDatabaseFailure, openStreamingConnection } from "./sqlite-connection";
 
-/**
- * Result codes that describe the database, not the row: the batch is rolled back and retried.
- * Everything else (SQLITE_CONSTRAINT_*, SQLITE_MISMATCH, "no such table" …) is the row's fault.
- */
-const DATABASE_FAILURE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|READONLY|CANTOPEN|NOMEM|CORRUPT|NOTADB|PROTOCOL|INTERRUPT)/;
-
-export function isDatabaseFailure(e: unknown): boolean {
-  const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === "string" && DATABASE_FAILURE.test(code);
-}
+export { isDatabaseFailure };
 
 interface PreparedInsert {
   columns: readonly string[];
   sql: string;
   stmt: Database.Statement;
-}
-
-/** Whether the row's keys are exactly `columns`, in that order. */
-function hasColumns(row: TableRow["row"], columns: readonly string[]): boolean {
-  let i = 0;
-  for (const key in row) {
-    if (columns[i] !== key) return false;
-    i += 1;
-  }
-  return i === columns.length;
 }
 
 export class SqliteRowStore implements RowStore {
@@ -51,10 +32,7 @@ export class SqliteRowStore implements RowStore {
 
   /** Opens (creating if needed) the file; the schema is the migrations' job, not this store's. */
   static open(filename: string): SqliteRowStore {
-    const db = new Database(filename, { timeout: 15000 });
-    configureSqliteConnection(db, { foreignKeys: false, mmapBytes: DEFAULT_MMAP_BYTES });
-    db.pragma("wal_autocheckpoint = 4000");
-    return new SqliteRowStore(db);
+    return new SqliteRowStore(openStreamingConnection(filename, { mmapBytes: DEFAULT_MMAP_BYTES }));
   }
 
   private statementFor(table: string, row: TableRow["row"]): PreparedInsert {

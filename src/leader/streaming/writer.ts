@@ -17,6 +17,9 @@ import type { Clock } from "../../util/clock";
 import type { BatchResult, RowStore, RowWriteError } from "./row-store";
 import type { TableRow } from "./sinks";
 
+/** Default batch size for a store that writes off the job's thread (the SQLite writer thread). */
+export const OFF_THREAD_BATCH_ROWS = 4000;
+
 export interface RowWriterOptions {
   store: RowStore;
   clock: Clock;
@@ -66,7 +69,8 @@ export class BatchingRowWriter {
     this.store = options.store;
     this.clock = options.clock;
     // ≈ 10 ms of SQLite work on a Raspberry Pi 4-class core: short enough to keep acknowledging.
-    this.maxBatchRows = options.maxBatchRows ?? 1000;
+    // Off the job's thread a batch does not block it: larger batches, fewer round trips.
+    this.maxBatchRows = options.maxBatchRows ?? (options.store.writesOffThread ? OFF_THREAD_BATCH_ROWS : 1000);
     this.highWater = options.highWaterRows ?? 20_000;
     this.lowWater = options.lowWaterRows ?? Math.floor(this.highWater / 2);
     this.batchDelayMs = options.batchDelayMs ?? 0;
@@ -180,7 +184,8 @@ export class BatchingRowWriter {
       // socket be read and the acknowledgements leave between batches. A broker with a bounded
       // queue per client (Mosquitto's max_queued_messages, 1000 on a Pioreactor) drops messages
       // for a subscriber that stops acknowledging for long.
-      if (this.queue.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      // (A store writing off the thread already let the event loop run while the batch was written.)
+      if (this.queue.length > 0 && !this.store.writesOffThread) await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 

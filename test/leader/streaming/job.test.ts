@@ -25,11 +25,26 @@ import { MqttIngestSource } from "../../../src/leader/streaming/mqtt-ingest";
 import type { BatchResult, RowStore } from "../../../src/leader/streaming/row-store";
 import { StreamingSinks, type TableRow } from "../../../src/leader/streaming/sinks";
 import { SqliteRowStore } from "../../../src/leader/streaming/sqlite-row-store";
+import { SqliteWorkerRowStore } from "../../../src/leader/streaming/sqlite-worker-row-store";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../../../src/pubsub/broker";
 import { connectMqtt, type MqttPubSubClient } from "../../../src/pubsub/client";
 import { type Clock, RealClock, VirtualClock } from "../../../src/util/clock";
 import { connectTestClient, uniqueSuffix, withBrokers } from "../../helpers/broker";
 import { tempDir } from "../helpers";
+import { writerThreadProblem } from "./writer-thread";
+
+/**
+ * The SQLite stores the job is run with: on the job's own thread (the default) and from the
+ * writer thread (`[storage] streaming_writer_thread`; needs the build, else skipped saying why).
+ */
+type StoreKind = "writer thread" | "job thread";
+const threadProblem = writerThreadProblem();
+if (threadProblem) process.stdout.write(`skipping the streaming job tests on the SQLite writer thread: ${threadProblem}\n`);
+const STORE_KINDS: StoreKind[] = threadProblem ? ["job thread"] : ["job thread", "writer thread"];
+
+function openStore(kind: StoreKind, file: string): Promise<RowStore> {
+  return kind === "writer thread" ? SqliteWorkerRowStore.open(file) : Promise.resolve(SqliteRowStore.open(file));
+}
 
 class RecordingSink implements LogSink {
   readonly records: LogRecord[] = [];
@@ -66,7 +81,7 @@ interface Leader {
   cleanup(): void;
 }
 
-async function makeLeader(url: () => string): Promise<Leader> {
+async function makeLeader(url: () => string, storeKind: StoreKind = STORE_KINDS[0]): Promise<Leader> {
   const tmp = tempDir("pio-streaming-");
   const dbFile = join(tmp.dir, "pioreactor.sqlite");
   const knex = openDatabase({ client: "sqlite", filename: dbFile });
@@ -108,7 +123,7 @@ async function makeLeader(url: () => string): Promise<Leader> {
       };
       const job = new MqttToDbStreamer(deps, {
         ingest: new MqttIngestSource({ url: brokerUrl, clientId, reconnectPeriodMs: opts.ingestReconnectMs ?? 100 }),
-        store: opts.store ?? SqliteRowStore.open(dbFile),
+        store: opts.store ?? (await openStore(storeKind, dbFile)),
         statsCache: new KeyValueCache(cacheDb, "mqtt_to_db_streaming"),
         sinks: opts.sinks,
         writer: opts.writer,
@@ -143,15 +158,15 @@ async function publishMany(client: MqttPubSubClient, topic: string, seqs: number
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
-for (const broker of withBrokers()) {
-  describe(`mqtt_to_db_streaming on the ${broker.name} broker`, () => {
+for (const [broker, storeKind] of withBrokers().flatMap((b) => STORE_KINDS.map((k) => [b, k] as const))) {
+  describe(`mqtt_to_db_streaming on the ${broker.name} broker, SQLite written on the ${storeKind}`, () => {
     const lossless = broker.name === "embedded" || process.env.MQTT_TEST_BROKER_UNLIMITED === "1";
     const itLossless = lossless ? it : it.skip;
     let leader: Leader;
     let job: MqttToDbStreamer | undefined;
 
     beforeEach(async () => {
-      leader = await makeLeader(() => broker.url);
+      leader = await makeLeader(() => broker.url, storeKind);
     });
     afterEach(async () => {
       await job?.stop();
@@ -270,7 +285,7 @@ for (const broker of withBrokers()) {
 
     itLossless("holds the broker back instead of dropping rows when the database is slow", async () => {
       const unit = `u${uniqueSuffix()}`;
-      const sqlite = SqliteRowStore.open(leader.dbFile);
+      const sqlite = await openStore(storeKind, leader.dbFile);
       let maxBacklog = 0;
       const slow: RowStore = {
         description: "slow",
@@ -320,7 +335,7 @@ for (const broker of withBrokers()) {
   });
 }
 
-describe("mqtt_to_db_streaming across an embedded broker restart", () => {
+describe.each(STORE_KINDS)("mqtt_to_db_streaming across an embedded broker restart, SQLite written on the %s", (storeKind) => {
   let leader: Leader;
   let broker: EmbeddedBroker | undefined;
   let job: MqttToDbStreamer | undefined;
@@ -348,7 +363,7 @@ describe("mqtt_to_db_streaming across an embedded broker restart", () => {
     const persistenceFile = join(tmp.dir, "embedded_broker_retained.json");
     broker = await startEmbeddedBroker({ port: 0, persistenceFile });
     const port = broker.port;
-    leader = await makeLeader(() => `mqtt://127.0.0.1:${port}`);
+    leader = await makeLeader(() => `mqtt://127.0.0.1:${port}`, storeKind);
     job = await leader.start({ ingestReconnectMs: 1500 });
     const streamer = await connectTestClient(broker.url, { reconnectInitialDelayMs: 50, reconnectMaxDelayMs: 100 });
     const topic = "pioreactor/u1/exp1/od_reading/od1";

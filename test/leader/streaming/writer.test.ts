@@ -61,6 +61,18 @@ describe("BatchingRowWriter", () => {
     expect(store.batches.map((b) => b.length)).toEqual([100, 100, 50]);
   });
 
+  it("takes 4,000-row batches from a store that writes off the job's thread, 1,000 otherwise", async () => {
+    const offThread = Object.assign(new FakeStore(), { writesOffThread: true });
+    const onThread = new FakeStore();
+    for (const store of [offThread, onThread]) {
+      const writer = new BatchingRowWriter({ store, clock, highWaterRows: 20_000 });
+      writer.add([...Array(9000).keys()].map((i) => odRow(i)));
+      await writer.whenIdle();
+    }
+    expect(offThread.batches.map((b) => b.length)).toEqual([4000, 4000, 1000]);
+    expect(onThread.batches.map((b) => b.length)).toEqual(Array(9).fill(1000));
+  });
+
   it("lets the event loop run between batches of a backlog (so the broker's messages keep being acknowledged)", async () => {
     const store = new FakeStore();
     const writer = new BatchingRowWriter({ store, clock, maxBatchRows: 100 });
