@@ -121,14 +121,8 @@ export function calibrationFile(calibrationsDir: string, device: string, name: s
   return path.join(calibrationsDir, safeComponent(device, "device"), `${safeComponent(name, "calibration_name")}.yaml`);
 }
 
-function numbers(v: unknown, what: string, file: string): number[] {
-  if (!Array.isArray(v) || v.some((x) => typeof x !== "number")) {
-    throw new CalibrationError(`${file}: ${what} must be a list of numbers.`);
-  }
-  return v as number[];
-}
-
-export function parseOdCalibration(text: string, device: string, file: string): OdCalibration {
+/** A calibration file's YAML mapping; errors name the file. */
+export function parseCalibrationDocument(text: string, file: string): Record<string, unknown> {
   let doc: Record<string, unknown>;
   try {
     doc = YAML.parse(text) as Record<string, unknown>;
@@ -136,17 +130,33 @@ export function parseOdCalibration(text: string, device: string, file: string): 
     throw new CalibrationError(`${file} is not valid YAML: ${(e as Error).message}`);
   }
   if (!doc || typeof doc !== "object") throw new CalibrationError(`${file} is empty.`);
-  const recorded = (doc.recorded_data ?? {}) as { x?: unknown; y?: unknown };
-  const channel = String(doc.pd_channel ?? "");
-  if (!["1", "2", "3", "4"].includes(channel)) throw new CalibrationError(`${file}: pd_channel must be 1, 2, 3 or 4.`);
+  return doc;
+}
+
+/** The file's `curve_data_` (poly, spline or akima), checked. */
+export function calibrationCurve(doc: Record<string, unknown>, file: string): CurveData {
   if (doc.curve_data_ === undefined) throw new CalibrationError(`${file}: curve_data_ with a type is required.`);
-  let curve: CurveData;
   try {
-    curve = parseCurveData(doc.curve_data_, file);
+    return parseCurveData(doc.curve_data_, file);
   } catch (e) {
     if (e instanceof CurveDataError) throw new CalibrationError(e.message);
     throw e;
   }
+}
+
+export function numbers(v: unknown, what: string, file: string): number[] {
+  if (!Array.isArray(v) || v.some((x) => typeof x !== "number")) {
+    throw new CalibrationError(`${file}: ${what} must be a list of numbers.`);
+  }
+  return v as number[];
+}
+
+export function parseOdCalibration(text: string, device: string, file: string): OdCalibration {
+  const doc = parseCalibrationDocument(text, file);
+  const recorded = (doc.recorded_data ?? {}) as { x?: unknown; y?: unknown };
+  const channel = String(doc.pd_channel ?? "");
+  if (!["1", "2", "3", "4"].includes(channel)) throw new CalibrationError(`${file}: pd_channel must be 1, 2, 3 or 4.`);
+  const curve = calibrationCurve(doc, file);
   return {
     calibrationName: String(doc.calibration_name ?? path.basename(file, ".yaml")),
     device,

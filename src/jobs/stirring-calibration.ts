@@ -7,10 +7,9 @@
  * `active_calibrations` (device `stirring` → name).
  */
 import fs from "node:fs";
-import YAML from "yaml";
-import { type CurveData, CurveDataError, closestToDomain, isEmptyCurve, parseCurveData, solveCurve } from "../calibrations/curves";
+import { type CurveData, closestToDomain, isEmptyCurve, solveCurve } from "../calibrations/curves";
 import type { KeyValueCache } from "./local-storage";
-import { CalibrationError, CalibrationFileMissingError, calibrationFile } from "./od-reading-calibration";
+import { CalibrationError, CalibrationFileMissingError, calibrationCurve, calibrationFile, numbers, parseCalibrationDocument } from "./od-reading-calibration";
 
 export const STIRRING_DEVICE = "stirring";
 
@@ -23,30 +22,14 @@ export interface StirringCalibration {
 }
 
 export function parseStirringCalibration(text: string, file: string): StirringCalibration {
-  let doc: Record<string, unknown>;
-  try {
-    doc = YAML.parse(text) as Record<string, unknown>;
-  } catch (e) {
-    throw new CalibrationError(`${file} is not valid YAML: ${(e as Error).message}`);
-  }
-  if (!doc || typeof doc !== "object") throw new CalibrationError(`${file} is empty.`);
-  if (doc.curve_data_ === undefined) throw new CalibrationError(`${file}: curve_data_ with a type is required.`);
-  let curve: CurveData;
-  try {
-    curve = parseCurveData(doc.curve_data_, file);
-  } catch (e) {
-    if (e instanceof CurveDataError) throw new CalibrationError(e.message);
-    throw e;
-  }
-  const recordedX = ((doc.recorded_data ?? {}) as { x?: unknown }).x ?? [];
-  if (!Array.isArray(recordedX) || recordedX.some((x) => typeof x !== "number")) {
-    throw new CalibrationError(`${file}: recorded_data.x must be a list of numbers.`);
-  }
+  const doc = parseCalibrationDocument(text, file);
+  const curve = calibrationCurve(doc, file);
+  const recordedX = numbers(((doc.recorded_data ?? {}) as { x?: unknown }).x ?? [], "recorded_data.x", file);
   return {
     calibrationName: String(doc.calibration_name ?? ""),
     yLabel: String(doc.y ?? "RPM"),
     curve,
-    recordedX: recordedX as number[],
+    recordedX,
   };
 }
 
