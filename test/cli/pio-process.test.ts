@@ -3,13 +3,14 @@
  * (capture 06), `kill -9` and the last will (capture 09), an immediate restart after `kill -9`
  * (blocked forever in the original), and the exit codes of bad input.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ensureDevConfig } from "../../src/config/dev-config";
 import { uniqueSuffix, withBrokers } from "../helpers/broker";
 import { TopicRecorder } from "../helpers/job-harness";
+import { startPio } from "../helpers/pio-child";
 
 jest.setTimeout(60_000);
 
@@ -28,19 +29,6 @@ function pioEnv(dir: string, unit: string): NodeJS.ProcessEnv {
     HOSTNAME: unit,
     EXPERIMENT: "exp1",
   };
-}
-
-function startPio(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [PIO, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout?.on("data", (d) => {
-    out += d;
-  });
-  child.stderr?.on("data", (d) => {
-    out += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return { child, output: () => out, exited };
 }
 
 function runPio(args: string[], env: NodeJS.ProcessEnv): { code: number | null; stdout: string; stderr: string } {

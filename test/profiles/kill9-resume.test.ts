@@ -1,14 +1,4 @@
-/**
- * Issue 4's done-when, with real processes: `pio run profile FILE` (the compiled CLI in dist/, real
- * clock) is killed with `kill -9` in the middle of a run while one request is in flight, then
- * `pio profile resume` continues the run from the journal. The units and the leader are a real
- * HTTP server on loopback that records what reaches it; MQTT is an embedded broker.
- *
- * Every action must reach the server exactly once, in order per unit; the request in flight at
- * the kill reached its unit and is not repeated (the journal had it as `dispatched`); the resume
- * says which policy it applied; and the resumed run publishes under the run's original job key.
- */
-import { type ChildProcess, spawn } from "node:child_process";
+
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -20,6 +10,7 @@ import { JobRegistry } from "../../src/jobs/registry";
 import { defaultJournalPath, JournalStore } from "../../src/profiles/journal";
 import { uniqueSuffix, withBrokers } from "../helpers/broker";
 import { TopicRecorder } from "../helpers/job-harness";
+import { startPio } from "../helpers/pio-child";
 import { type RecordedRequest, RecordingClusterServer } from "./recording-cluster-server";
 
 jest.setTimeout(90_000);
@@ -73,19 +64,6 @@ function actionsReaching(server: RecordingClusterServer, unit: string): string[]
     const a = actionOf(r);
     return a && a.unit === unit ? [a.action] : [];
   });
-}
-
-function startPio(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [PIO, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout?.on("data", (d) => {
-    out += d;
-  });
-  child.stderr?.on("data", (d) => {
-    out += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return { child, output: () => out, exited };
 }
 
 async function until(what: string, cond: () => boolean, timeoutMs: number, context: () => string): Promise<void> {

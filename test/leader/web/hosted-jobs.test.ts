@@ -4,7 +4,7 @@
  * registry rows, obey `/set`; `pio kill --job-name` stops only that job and not the daemon; a
  * plugin job that throws from a raw timer is stopped alone; stopping the daemon disconnects all.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile, } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -12,6 +12,7 @@ import Database from "better-sqlite3";
 import { ensureDevConfig } from "../../../src/config/dev-config";
 import { connectTestClient, uniqueSuffix, withBrokers } from "../../helpers/broker";
 import { TopicRecorder } from "../../helpers/job-harness";
+import { startPio } from "../../helpers/pio-child";
 
 jest.setTimeout(90_000);
 
@@ -60,23 +61,15 @@ interface Daemon {
 }
 
 async function startDaemon(env: NodeJS.ProcessEnv): Promise<Daemon> {
-  const child = spawn(process.execPath, [PIO, "serve", "--port", "0", "--host", "127.0.0.1"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout?.on("data", (d) => {
-    out += d;
-  });
-  child.stderr?.on("data", (d) => {
-    out += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const { child, output, exited } = startPio(["serve", "--port", "0", "--host", "127.0.0.1"], env);
   for (let i = 0; i < 300; i++) {
-    const port = /on port (\d+)/.exec(out)?.[1];
-    if (port) return { child, base: `http://127.0.0.1:${port}`, output: () => out, exited };
+    const port = /on port (\d+)/.exec(output())?.[1];
+    if (port) return { child, base: `http://127.0.0.1:${port}`, output, exited };
     if (child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 100));
   }
   child.kill("SIGKILL");
-  throw new Error(`pio serve did not start:\n${out}`);
+  throw new Error(`pio serve did not start:\n${output()}`);
 }
 
 /** Asynchronously: the embedded broker lives in this (jest) process and must keep answering. */
