@@ -8,7 +8,10 @@
  *   npx tsc -p tsconfig.build.json && node dist/bench/time-series.js [calls] [--db FILE]
  *
  * Server and client share this process, so "CPU ms/call" (both, per call) is the figure to
- * compare when other work loads the machine; wall times are reported with the load average.
+ * compare when other work loads the machine; wall times are reported with the load average. The
+ * client only collects the body's bytes within the timed call (it parses the last body once, after
+ * the loop). "read p50 ms" is the route's reading function alone (`readSeriesJson`, no express, no
+ * HTTP), called as many times right after: the difference is what the HTTP round trip costs.
  *
  * `--db FILE` keeps the filled database in FILE and reuses it on the next run (filling takes
  * about a minute on 2 cores).
@@ -18,6 +21,8 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import type { Knex } from "knex";
+import { readSeriesJson, SERIES_SOURCES, SeriesStatements } from "../src/leader/web/time-series";
 import { buildDatabase, DEFAULT_PLAN, EXPERIMENT, percentile, startBenchLeader } from "./leader-fixture";
 
 const ROUTES = [
@@ -38,6 +43,21 @@ function get(agent: http.Agent, url: string): Promise<{ status: number; body: st
   });
 }
 
+/** Wall ms of `calls` direct reads (after a warm-up one), as the route reads; checks the text equals the HTTP body. */
+async function timeReads(db: Knex, source: string, lookbackHours: number, calls: number, body: string): Promise<number[]> {
+  const statements = new SeriesStatements();
+  const times: number[] = [];
+  for (let i = 0; i < calls + 1; i++) {
+    const now = Date.now();
+    const w = { experiment: EXPERIMENT, from: new Date(now - lookbackHours * 3600_000).toISOString(), to: new Date(now).toISOString(), targetPoints: 1400 };
+    const t0 = performance.now();
+    const text = await readSeriesJson(db, SERIES_SOURCES[source], w, undefined, statements);
+    if (i > 0) times.push(performance.now() - t0);
+    if (text.length !== body.length) throw new Error(`${source}: the direct read differs from the HTTP body`);
+  }
+  return times.sort((a, b) => a - b);
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const dbAt = args.indexOf("--db");
@@ -51,8 +71,8 @@ async function main(): Promise<void> {
   }
   const leader = await startBenchLeader(dbFile);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  console.log(`| route | calls | p50 ms | p99 ms | max ms | CPU ms/call | series | points | bytes |`);
-  console.log(`|---|---|---|---|---|---|---|---|---|`);
+  console.log(`| route | calls | p50 ms | p99 ms | max ms | CPU ms/call | read p50 ms | series | points | bytes |`);
+  console.log(`|---|---|---|---|---|---|---|---|---|---|`);
   for (const route of ROUTES) {
     const url = `${leader.url}/api/experiments/${encodeURIComponent(EXPERIMENT)}/time_series/${route.source}?target_points=1400&lookback=${route.lookback}`;
     const times: number[] = [];
@@ -73,9 +93,10 @@ async function main(): Promise<void> {
     const parsed = JSON.parse(last.body) as { series: string[]; data: unknown[][] };
     const points = parsed.data.reduce((n, d) => n + d.length, 0);
     times.sort((a, b) => a - b);
+    const reads = await timeReads(leader.db, route.source, route.lookback, calls, last.body);
     const f = (n: number) => n.toFixed(1);
     console.log(
-      `| ${route.name} | ${calls} | ${f(percentile(times, 50))} | ${f(percentile(times, 99))} | ${f(times[times.length - 1])} | ${f((cpu.user + cpu.system) / 1000 / calls)} | ${parsed.series.length} | ${points} | ${last.body.length} |`,
+      `| ${route.name} | ${calls} | ${f(percentile(times, 50))} | ${f(percentile(times, 99))} | ${f(times[times.length - 1])} | ${f((cpu.user + cpu.system) / 1000 / calls)} | ${f(percentile(reads, 50))} | ${parsed.series.length} | ${points} | ${last.body.length} |`,
     );
   }
   agent.destroy();
