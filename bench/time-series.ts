@@ -5,7 +5,7 @@
  * The real express app answers on loopback; each route is called CALLS times in a row with the
  * UI's query (`target_points=1400`, the chart descriptors' lookbacks) over a keep-alive socket.
  *
- *   npx tsc -p tsconfig.build.json && node dist/bench/time-series.js [calls] [--db FILE]
+ *   npx tsc -p tsconfig.build.json && node dist/bench/time-series.js [calls] [--db FILE] [--mmap-mib N]
  *
  * Server and client share this process, so "CPU ms/call" (both, per call) is the figure to
  * compare when other work loads the machine; wall times are reported with the load average. The
@@ -14,7 +14,9 @@
  * HTTP), called as many times right after: the difference is what the HTTP round trip costs.
  *
  * `--db FILE` keeps the filled database in FILE and reuses it on the next run (filling takes
- * about a minute on 2 cores).
+ * about a minute on 2 cores). `--mmap-mib N` maps N MiB of the file instead of the original's 256:
+ * beyond the map every page a seek touches is copied in by a system call, and a long experiment's
+ * recent rows sit at the end of a file larger than that.
  */
 import fs from "node:fs";
 import http from "node:http";
@@ -62,14 +64,16 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const dbAt = args.indexOf("--db");
   const keptDb = dbAt >= 0 ? path.resolve(args[dbAt + 1]) : undefined;
-  const calls = Number(args.find((a, i) => /^\d+$/.test(a) && args[i - 1] !== "--db") ?? 30);
+  const mmapAt = args.indexOf("--mmap-mib");
+  const mmapBytes = mmapAt >= 0 ? Number(args[mmapAt + 1]) * 1024 * 1024 : undefined;
+  const calls = Number(args.find((a, i) => /^\d+$/.test(a) && args[i - 1] !== "--db" && args[i - 1] !== "--mmap-mib") ?? 30);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pio-bench-ts-"));
   const dbFile = keptDb ?? path.join(tmp, "pioreactor.sqlite");
   if (!fs.existsSync(dbFile)) {
     const built = await buildDatabase(dbFile, DEFAULT_PLAN, Date.now());
     console.log(`filled ${built.rows.toLocaleString("en-US")} rows in ${built.seconds.toFixed(1)} s`);
   }
-  const leader = await startBenchLeader(dbFile);
+  const leader = await startBenchLeader(dbFile, { mmapBytes });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   console.log(`| route | calls | p50 ms | p99 ms | max ms | CPU ms/call | read p50 ms | series | points | bytes |`);
   console.log(`|---|---|---|---|---|---|---|---|---|---|`);
