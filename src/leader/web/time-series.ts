@@ -186,18 +186,24 @@ function sqliteSeriesJson(conn: SqliteConnection, statements: SeriesStatements, 
   if (bounds.n <= w.targetPoints) return points(rowsInOrder);
   // One point: the latest, as the original answers.
   if (w.targetPoints === 1) return points(`SELECT s.timestamp AS x, ${y} AS y FROM ${table} AS s WHERE ${where} ORDER BY s.timestamp DESC, s.rowid DESC LIMIT 1`);
-  // For each target (in order) the first row at or after it, up to the last row; consecutive
-  // targets in a gap pick the same row, which is kept once, at its first place.
+  // For each target (in order) the first row at or after it, up to the last row, as its point's
+  // JSON text: one seek and one row read per target, no sort. Consecutive targets in a gap pick the
+  // same row, which is kept once. Comparing the texts is comparing the rows: among rows sharing a
+  // timestamp only the first (by rowid) can be picked, so two picked rows never print the same.
   const atOrAfterTarget = seriesFilter(source, "r").replace("r.timestamp > @from", "r.timestamp >= target.value").replace("@to", "@last");
-  const thinned = `
-    WITH picks AS MATERIALIZED (
-      SELECT target.key AS i,
-             (SELECT r.rowid FROM ${table} AS r WHERE ${atOrAfterTarget} ORDER BY r.timestamp, r.rowid LIMIT 1) AS id
-      FROM json_each(@targets) AS target
-    ),
-    firsts AS (SELECT id, MIN(i) AS i FROM picks WHERE id IS NOT NULL GROUP BY id)
-    SELECT s.timestamp AS x, ${y} AS y FROM firsts JOIN ${table} AS s ON s.rowid = firsts.id ORDER BY firsts.i`;
-  return points(thinned, { last: bounds.last, targets: JSON.stringify(thinningTargets(bounds.first, bounds.last, w.targetPoints)) });
+  const thinned = statements
+    .on(
+      conn,
+      `SELECT (SELECT json_object('x', r.timestamp, 'y', round(r.${source.column}, ${source.digits})) FROM ${table} AS r WHERE ${atOrAfterTarget} ORDER BY r.timestamp, r.rowid LIMIT 1)
+       FROM json_each(@targets) AS target ORDER BY target.key`,
+    )
+    .pluck();
+  const picks = thinned.all({ ...params, last: bounds.last, targets: JSON.stringify(thinningTargets(bounds.first, bounds.last, w.targetPoints)) }) as Array<string | null>;
+  const kept: string[] = [];
+  for (const point of picks) {
+    if (point !== null && point !== kept[kept.length - 1]) kept.push(point);
+  }
+  return `[${kept.join(",")}]`;
 }
 
 /**
