@@ -111,8 +111,11 @@ export interface BenchLeader {
   close(): Promise<void>;
 }
 
-/** The real app on 127.0.0.1 over `dbFile`, with a config.ini naming it. */
-export async function startBenchLeader(dbFile: string): Promise<BenchLeader> {
+/**
+ * The real app on 127.0.0.1 over `dbFile`, with a config.ini naming it. `mmapBytes` overrides how
+ * much of the file the app's connection maps (default: the original's 256 MiB).
+ */
+export async function startBenchLeader(dbFile: string, opts: { mmapBytes?: number } = {}): Promise<BenchLeader> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pio-bench-leader-"));
   const dot = path.join(dir, ".pioreactor");
   fs.mkdirSync(path.join(dot, "experiment_profiles"), { recursive: true });
@@ -125,7 +128,7 @@ export async function startBenchLeader(dbFile: string): Promise<BenchLeader> {
     fs.readFileSync(path.join(__dirname, "..", "..", "profiles", "demo.yaml"), "utf8"),
   );
   const config = LayeredConfig.fromDocuments(IniDocument.parse(configText));
-  const db = openDatabase({ client: "sqlite", filename: dbFile, recursiveTriggers: true });
+  const db = openDatabase({ client: "sqlite", filename: dbFile, recursiveTriggers: true, mmapBytes: opts.mmapBytes });
   const { app } = createApp({
     unitName: "leader",
     isLeader: true,

@@ -5,7 +5,10 @@
  * SQL, one index seek per target, and SQLite writes the points' JSON itself, so a long experiment
  * never loads its rows into Node (2 million rows: ≈ 1.1 s per call before, see BENCHMARKS.md).
  */
+import type BetterSqlite3 from "better-sqlite3";
 import type { Knex } from "knex";
+
+type SqliteConnection = BetterSqlite3.Database;
 
 export interface SeriesSource {
   table: string;
@@ -43,8 +46,9 @@ export interface Window {
   targetPoints: number;
 }
 
-function isSqlite(db: Knex): boolean {
-  return db.client.config.client === "better-sqlite3" || db.client.config.client === "sqlite3";
+/** The SQLite path works on the pool's connection itself, which must be better-sqlite3's (openDatabase's client). */
+function isBetterSqlite(db: Knex): boolean {
+  return db.client.config.client === "better-sqlite3";
 }
 
 /** Python's `round(v, d)` closely enough for chart values. */
@@ -81,32 +85,31 @@ const CHANNELS = [1, 2, 3, 4];
 
 /**
  * On SQLite every query below is a seek on the source's own index (`<table>_ix`, which the
- * original's schema has): the units by skip-scan, at most `targetPoints + 1` rows to learn whether
- * to thin, one row for the last timestamp, then one seek per target. A call therefore costs about
- * `series × targetPoints` seeks however long the experiment is; counting the window's rows, as a
- * first version did, read every index entry of it (≈ 1 s for 2 million rows).
+ * original's schema has): the units by skip-scan, at most `targetPoints + 1` index entries to learn
+ * whether to thin plus the first and last timestamps (one statement), then one seek per target. A
+ * call therefore costs about `series × targetPoints` seeks however long the experiment is;
+ * counting the window's rows, as a first version did, read every index entry of it (≈ 1 s for 2
+ * million rows).
  */
-async function sqliteUnits(db: Knex, source: SeriesSource, experiment: string): Promise<string[]> {
-  const rows = (await db.raw(
-    `WITH RECURSIVE units(name) AS (
-       SELECT MIN(pioreactor_unit) FROM ${source.table} WHERE experiment = ?
+function sqliteUnits(conn: SqliteConnection, statements: SeriesStatements, source: SeriesSource, experiment: string): string[] {
+  const rows = statements
+    .on(
+      conn,
+      `WITH RECURSIVE units(name) AS (
+       SELECT MIN(pioreactor_unit) FROM ${source.table} WHERE experiment = @experiment
        UNION ALL
-       SELECT (SELECT MIN(pioreactor_unit) FROM ${source.table} WHERE experiment = ? AND pioreactor_unit > units.name)
+       SELECT (SELECT MIN(pioreactor_unit) FROM ${source.table} WHERE experiment = @experiment AND pioreactor_unit > units.name)
        FROM units WHERE name IS NOT NULL
      )
      SELECT name FROM units WHERE name IS NOT NULL`,
-    [experiment, experiment],
-  )) as Array<{ name: string }>;
+    )
+    .all({ experiment }) as Array<{ name: string }>;
   return rows.map((r) => r.name);
 }
 
-/** The WHERE clause (after `FROM <table> AS s`) selecting one series in the window, and its arguments. */
-function seriesFilter(w: Window, key: SeriesKey): { sql: string; args: Array<string | number> } {
-  const channel = key.channel !== undefined;
-  return {
-    sql: `s.experiment = ? AND s.pioreactor_unit = ?${channel ? " AND s.channel = ?" : ""} AND s.timestamp > ? AND s.timestamp <= ?`,
-    args: [w.experiment, key.unit, ...(channel ? [key.channel as number] : []), w.from, w.to],
-  };
+/** The WHERE clause (after `FROM <table> AS <alias>`) selecting one series in the window, by named parameters. */
+function seriesFilter(source: SeriesSource, alias: string): string {
+  return `${alias}.experiment = @experiment AND ${alias}.pioreactor_unit = @unit${source.byChannel ? ` AND ${alias}.channel = @channel` : ""} AND ${alias}.timestamp > @from AND ${alias}.timestamp <= @to`;
 }
 
 /** Julian day 0 in Unix milliseconds: SQLite's `julianday()` counts from there. */
@@ -160,51 +163,95 @@ class IsoMillisFormatter {
  * row. SQLite prints REALs as the original's msgspec does for these rounded values (`30.0`, not
  * `30`), and building the text there saves creating 1,400 objects per series and serialising them.
  */
-async function sqliteSeriesJson(db: Knex, source: SeriesSource, w: Window, key: SeriesKey): Promise<string | null> {
-  const where = seriesFilter(w, key);
+function sqliteSeriesJson(conn: SqliteConnection, statements: SeriesStatements, source: SeriesSource, w: Window, key: SeriesKey): string | null {
+  const { table } = source;
+  const where = seriesFilter(source, "s");
+  const params: Record<string, string | number> = { experiment: w.experiment, unit: key.unit, from: w.from, to: w.to };
+  if (key.channel !== undefined) params.channel = key.channel;
   const y = `round(s.${source.column}, ${source.digits})`;
   const asJson = (rowsSql: string) => `SELECT json_group_array(json_object('x', x, 'y', y)) AS points FROM (${rowsSql})`;
-  const one = async (sql: string, args: Array<string | number>) => ((await db.raw(sql, args)) as Array<Record<string, string | number | null>>)[0];
-  // Whether there is more than one chart's worth, read from the index alone.
-  const probe = (await one(
-    `SELECT count(*) AS n, min(x) AS first FROM (SELECT s.timestamp AS x FROM ${source.table} AS s WHERE ${where.sql} ORDER BY s.timestamp, s.rowid LIMIT ?)`,
-    [...where.args, w.targetPoints + 1],
-  )) as { n: number; first: string | null };
-  if (probe.n === 0 || probe.first === null) return null;
-  const rowsInOrder = `SELECT s.timestamp AS x, ${y} AS y FROM ${source.table} AS s WHERE ${where.sql} ORDER BY s.timestamp, s.rowid`;
-  if (probe.n <= w.targetPoints) return String((await one(asJson(rowsInOrder), where.args)).points);
-  const lastRow = `${rowsInOrder.replace("ORDER BY s.timestamp, s.rowid", "ORDER BY s.timestamp DESC, s.rowid DESC")} LIMIT 1`;
-  if (w.targetPoints === 1) return String((await one(asJson(lastRow), where.args)).points);
-  const last = String((await one(lastRow, where.args)).x);
-  // For each target (in order) the first row at or after it, up to the last row; consecutive
-  // targets in a gap pick the same row, which is kept once, at its first place.
-  const atOrAfterTarget = where.sql.replace("s.timestamp > ?", "s.timestamp >= target.value").replace(/\bs\./g, "r.");
-  const thinned = `
-    WITH picks AS MATERIALIZED (
-      SELECT target.key AS i,
-             (SELECT r.rowid FROM ${source.table} AS r WHERE ${atOrAfterTarget} ORDER BY r.timestamp, r.rowid LIMIT 1) AS id
-      FROM json_each(?) AS target
-    ),
-    firsts AS (SELECT id, MIN(i) AS i FROM picks WHERE id IS NOT NULL GROUP BY id)
-    SELECT s.timestamp AS x, ${y} AS y FROM firsts JOIN ${source.table} AS s ON s.rowid = firsts.id ORDER BY firsts.i`;
-  const targets = JSON.stringify(thinningTargets(String(probe.first), last, w.targetPoints));
-  return String((await one(asJson(thinned), [...where.args.slice(0, -2), last, targets])).points);
+  const points = (sql: string, extra: Record<string, string> = {}) => String((statements.on(conn, asJson(sql)).get({ ...params, ...extra }) as { points: string }).points);
+  // Whether there is more than one chart's worth (at most targetPoints + 1 index entries), and the
+  // ends, in one statement: each subquery reads the index alone.
+  const bounds = statements
+    .on(
+      conn,
+      `SELECT (SELECT count(*) FROM (SELECT 1 FROM ${table} AS s WHERE ${where} ORDER BY s.timestamp, s.rowid LIMIT @probe)) AS n,
+              (SELECT s.timestamp FROM ${table} AS s WHERE ${where} ORDER BY s.timestamp, s.rowid LIMIT 1) AS first,
+              (SELECT s.timestamp FROM ${table} AS s WHERE ${where} ORDER BY s.timestamp DESC, s.rowid DESC LIMIT 1) AS last`,
+    )
+    .get({ ...params, probe: w.targetPoints + 1 }) as { n: number; first: string | null; last: string | null };
+  if (bounds.n === 0 || bounds.first === null || bounds.last === null) return null;
+  const rowsInOrder = `SELECT s.timestamp AS x, ${y} AS y FROM ${table} AS s WHERE ${where} ORDER BY s.timestamp, s.rowid`;
+  if (bounds.n <= w.targetPoints) return points(rowsInOrder);
+  // One point: the latest, as the original answers.
+  if (w.targetPoints === 1) return points(`SELECT s.timestamp AS x, ${y} AS y FROM ${table} AS s WHERE ${where} ORDER BY s.timestamp DESC, s.rowid DESC LIMIT 1`);
+  // For each target (in order) the first row at or after it, up to the last row, as its point's
+  // JSON text: one seek and one row read per target, no sort. Consecutive targets in a gap pick the
+  // same row, which is kept once. Comparing the texts is comparing the rows: among rows sharing a
+  // timestamp only the first (by rowid) can be picked, so two picked rows never print the same.
+  const atOrAfterTarget = seriesFilter(source, "r").replace("r.timestamp > @from", "r.timestamp >= target.value").replace("@to", "@last");
+  const thinned = statements
+    .on(
+      conn,
+      `SELECT (SELECT json_object('x', r.timestamp, 'y', round(r.${source.column}, ${source.digits})) FROM ${table} AS r WHERE ${atOrAfterTarget} ORDER BY r.timestamp, r.rowid LIMIT 1)
+       FROM json_each(@targets) AS target ORDER BY target.key`,
+    )
+    .pluck();
+  const picks = thinned.all({ ...params, last: bounds.last, targets: JSON.stringify(thinningTargets(bounds.first, bounds.last, w.targetPoints)) }) as Array<string | null>;
+  const kept: string[] = [];
+  for (const point of picks) {
+    if (point !== null && point !== kept[kept.length - 1]) kept.push(point);
+  }
+  return `[${kept.join(",")}]`;
 }
 
-/** The `TimeSeries` JSON text of every unit's (and channel's) series in the window. */
-async function readSeriesSqliteJson(db: Knex, source: SeriesSource, w: Window, unit?: string): Promise<string> {
-  const names: string[] = [];
-  const data: string[] = [];
-  const units = unit !== undefined ? [unit] : await sqliteUnits(db, source, w.experiment);
-  for (const u of units) {
-    for (const channel of source.byChannel ? CHANNELS : [undefined]) {
-      const points = await sqliteSeriesJson(db, source, w, { unit: u, channel });
-      if (points === null) continue;
-      names.push(channel !== undefined ? `${u}-${channel}` : u);
-      data.push(points);
+/**
+ * The `TimeSeries` JSON text of every unit's (and channel's) series in the window. It runs on the
+ * pool's better-sqlite3 connection itself, with statements prepared once per connection: through
+ * knex every one of the ~20 queries of a call was prepared again and its bindings rewritten.
+ */
+async function readSeriesSqliteJson(db: Knex, statements: SeriesStatements, source: SeriesSource, w: Window, unit?: string): Promise<string> {
+  const conn = (await db.client.acquireConnection()) as SqliteConnection;
+  try {
+    const names: string[] = [];
+    const data: string[] = [];
+    const units = unit !== undefined ? [unit] : sqliteUnits(conn, statements, source, w.experiment);
+    for (const u of units) {
+      for (const channel of source.byChannel ? CHANNELS : [undefined]) {
+        const points = sqliteSeriesJson(conn, statements, source, w, { unit: u, channel });
+        if (points === null) continue;
+        names.push(channel !== undefined ? `${u}-${channel}` : u);
+        data.push(points);
+      }
     }
+    return `{"series":${JSON.stringify(names)},"data":[${data.join(",")}]}`;
+  } finally {
+    await db.client.releaseConnection(conn);
   }
-  return `{"series":${JSON.stringify(names)},"data":[${data.join(",")}]}`;
+}
+
+/**
+ * Prepared chart statements per SQLite connection (connections come and go with knex's pool, so
+ * they are weakly held). One instance lives as long as the web app; a call without one prepares
+ * each statement once for that call.
+ */
+export class SeriesStatements {
+  private readonly byConnection = new WeakMap<SqliteConnection, Map<string, BetterSqlite3.Statement>>();
+
+  on(conn: SqliteConnection, sql: string): BetterSqlite3.Statement {
+    let cache = this.byConnection.get(conn);
+    if (cache === undefined) {
+      cache = new Map();
+      this.byConnection.set(conn, cache);
+    }
+    let stmt = cache.get(sql);
+    if (stmt === undefined) {
+      stmt = conn.prepare(sql);
+      cache.set(sql, stmt);
+    }
+    return stmt;
+  }
 }
 
 // ---------------------------------------------------------------- other databases: thinning in Node
@@ -232,8 +279,14 @@ async function oneSeries(db: Knex, source: SeriesSource, w: Window, key: SeriesK
  * Every unit's (and channel's) series of `source` in the window as `TimeSeries` JSON text; empty
  * series are left out.
  */
-export async function readSeriesJson(db: Knex, source: SeriesSource, w: Window, unit?: string): Promise<string> {
-  if (isSqlite(db)) return readSeriesSqliteJson(db, source, w, unit);
+export async function readSeriesJson(
+  db: Knex,
+  source: SeriesSource,
+  w: Window,
+  unit?: string,
+  statements: SeriesStatements = new SeriesStatements(),
+): Promise<string> {
+  if (isBetterSqlite(db)) return readSeriesSqliteJson(db, statements, source, w, unit);
   return JSON.stringify(await readSeriesInNode(db, source, w, unit));
 }
 

@@ -9,7 +9,7 @@ import Database from "better-sqlite3";
 import type { Knex } from "knex";
 import { migrateToLatest } from "../../../src/leader/db/migrate";
 import { openDatabase } from "../../../src/leader/db/open";
-import { readSeriesInNode, readSeriesJson, SERIES_SOURCES, thinningTargets, type Window } from "../../../src/leader/web/time-series";
+import { readSeriesInNode, readSeriesJson, SERIES_SOURCES, SeriesStatements, thinningTargets, type Window } from "../../../src/leader/web/time-series";
 
 const T0 = Date.UTC(2026, 10, 1, 0, 0, 0);
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -82,6 +82,22 @@ describe("time series on SQLite", () => {
   test("nothing in the window, or an unknown unit: empty lists", async () => {
     expect(await readSeriesJson(db, SERIES_SOURCES.growth_rates, window(10, T0 - 10_000, T0 - 1))).toBe('{"series":[],"data":[]}');
     expect(await readSeriesJson(db, SERIES_SOURCES.od_readings, window(10), "nobody")).toBe('{"series":[],"data":[]}');
+  });
+
+  test("statements kept prepared between calls (as the route keeps them) give the same answers, windows and units", async () => {
+    const statements = new SeriesStatements();
+    for (const n of [1, 7, 1400, 5000]) {
+      for (const source of [SERIES_SOURCES.od_readings, SERIES_SOURCES.growth_rates]) {
+        const fresh = await readSeriesJson(db, source, window(n));
+        expect(await readSeriesJson(db, source, window(n), undefined, statements)).toBe(fresh);
+        expect(await readSeriesJson(db, source, window(n), undefined, statements)).toBe(fresh);
+        expect(await readSeriesJson(db, source, window(n), "u1", statements)).toBe(await readSeriesJson(db, source, window(n), "u1"));
+      }
+    }
+    const narrow = window(5, T0 + 100 * 5000, T0 + 200 * 5000);
+    expect(JSON.parse(await readSeriesJson(db, SERIES_SOURCES.growth_rates, narrow, undefined, statements))).toEqual(
+      await readSeriesInNode(db, SERIES_SOURCES.growth_rates, narrow),
+    );
   });
 
   test("values are rounded as the source says and printed as REALs", async () => {

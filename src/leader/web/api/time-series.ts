@@ -4,7 +4,7 @@ import { isoMillis } from "../cluster";
 import type { WebContext } from "../deps";
 import { badRequest } from "../http-errors";
 import { cacheFor, param } from "../http-util";
-import { readColumnSeries, readSeriesJson, SERIES_SOURCES, type Window } from "../time-series";
+import { readColumnSeries, readSeriesJson, SERIES_SOURCES, SeriesStatements, type Window } from "../time-series";
 
 function windowOf(req: Request, now: number): Window {
   const lookback = req.query.lookback === undefined ? 4 : Number(req.query.lookback);
@@ -18,12 +18,14 @@ function windowOf(req: Request, now: number): Window {
 
 export function timeSeriesRoutes(ctx: WebContext): Router {
   const r = Router();
+  // The chart statements stay prepared between calls, for as long as this app lives.
+  const statements = new SeriesStatements();
 
   const fixedSource = async (req: Request, res: Response, unit?: string) => {
     const source = SERIES_SOURCES[param(req.params.source)];
     const w = windowOf(req, ctx.clock.now());
     if (!source) return columnSource(req, res, unit);
-    cacheFor(res).type("application/json").send(await readSeriesJson(ctx.leaderDb(), source, w, unit));
+    cacheFor(res).type("application/json").send(await readSeriesJson(ctx.leaderDb(), source, w, unit, statements));
   };
   const columnSource = async (req: Request, res: Response, unit?: string) => {
     const w = windowOf(req, ctx.clock.now());
