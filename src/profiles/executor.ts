@@ -39,6 +39,7 @@ import {
 } from "./expressions";
 import { NullJournal, type RunJournal, type TaskRecord, type TaskStatus } from "./journal";
 import { missingPlugins, missingPluginsText } from "./plugin-check";
+import { preparseProfileExpressions } from "./prepare-expressions";
 import { type QueuedTask, sleepOn, TaskQueue, WakeSignal, waitForDueOrWake } from "./scheduler";
 import { hoursToSeconds, secondsToHours, timeToSeconds } from "./time";
 import type { Action, BasicAction, Job, Profile, RepeatAction, WhenAction } from "./types";
@@ -230,6 +231,8 @@ export class ProfileExecutor {
       () => this.wake.fire(),
       (unit, err) => this.o.logger.error(`Error in action: ${errorText(err)} (on ${unit})`),
     );
+    // Before the run's clock starts: the first instant then finds every expression parsed.
+    preparseProfileExpressions(o.profile, this.parseMemo, o.precedence ?? "python");
   }
 
   get log(): Logger {
