@@ -8,7 +8,7 @@
 import { linearPumpCalibration } from "../../src/actions/pump-calibration";
 import { Chemostat } from "../../src/automations/dosing/chemostat";
 import { withBrokers } from "../helpers/broker";
-import { readCapture, shapeLine, type WireLine } from "./wire-capture";
+import { dosingRetainedLines, readCapture, shapeLine, type WireLine } from "./wire-capture";
 import { undecodable } from "./wire-decoders";
 import { BrokerRig } from "./wire-rig";
 
@@ -85,13 +85,8 @@ for (const broker of withBrokers()) {
         expect(stopping.filter((l) => !isLog(l))).toEqual(killed.filter((l) => !isLog(l)));
 
         const retained = await rig.retainedSnapshot(rig.prefix);
-        const kept = (p: string) => /^(dosing_automation|add_media|remove_waste|bioreactor)\//.test(p);
-        const snapshot = [...retained].map(([t, v]) => `${t.slice(rig.prefix.length)} ${v}`).filter(kept).sort();
-        const end = readCapture("13_retained_snapshot_end.txt")
-          .filter((l) => l.topic.startsWith(CAPTURE_PREFIX) && kept(l.topic.slice(CAPTURE_PREFIX.length)))
-          .map((l) => `${l.topic.slice(CAPTURE_PREFIX.length)} ${l.payload}`)
-          .sort();
-        expect(snapshot).toEqual(end);
+        const dosing = dosingRetainedLines(retained, rig.prefix, CAPTURE_PREFIX);
+        expect(dosing.ours).toEqual(dosing.capture13);
       } finally {
         await rig.shutdown();
       }

@@ -54,3 +54,18 @@ export function payloadShape(payload: string, unit = "leader"): string {
 export function shapeLine(line: WireLine, prefix: string, unit = "leader"): string {
   return `${line.topic.slice(prefix.length)} r=${line.retain ? 1 : 0} q=${line.qos} ${payloadShape(line.payload, unit)}`.trimEnd();
 }
+
+/**
+ * What stays retained under the dosing topics after a dosing automation stopped: ours (from a
+ * retained snapshot under `prefix`) and capture 13's (under `capturePrefix`), as sorted
+ * `subtopic payload` lines.
+ */
+export function dosingRetainedLines(retained: Map<string, string>, prefix: string, capturePrefix: string): { ours: string[]; capture13: string[] } {
+  const kept = (p: string) => /^(dosing_automation|add_media|remove_waste|bioreactor)\//.test(p);
+  const ours = [...retained].map(([t, v]) => `${t.slice(prefix.length)} ${v}`).filter(kept).sort();
+  const capture13 = readCapture("13_retained_snapshot_end.txt")
+    .filter((l) => l.topic.startsWith(capturePrefix) && kept(l.topic.slice(capturePrefix.length)))
+    .map((l) => `${l.topic.slice(capturePrefix.length)} ${l.payload}`)
+    .sort();
+  return { ours, capture13 };
+}
