@@ -7,7 +7,6 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
@@ -16,6 +15,7 @@ import { IniDocument } from "../../src/config/ini";
 import { saveIniFile } from "../../src/config/ini-file";
 import { connectMqtt, type MqttPubSubClient } from "../../src/pubsub/client";
 import type { MqttMessage } from "../../src/pubsub/types";
+import { freePort } from "../helpers/ports";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 export const DIST_PIO = path.join(REPO_ROOT, "dist", "src", "cli", "pio.js");
@@ -42,16 +42,6 @@ export function staleSources(): string[] {
   return out;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface Leader {
   dir: string;

@@ -5,25 +5,15 @@
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { connectTestClient, uniqueSuffix, withBrokers } from "../helpers/broker";
+import { freePort } from "../helpers/ports";
 
 jest.setTimeout(60_000);
 
 const PIO = path.join(__dirname, "..", "..", "dist", "src", "cli", "pio.js");
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The retained payload of `topic`, or undefined when none arrives within a second. */
 async function retained(url: string, topic: string): Promise<string | undefined> {

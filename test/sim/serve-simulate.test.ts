@@ -4,7 +4,6 @@
  * same `/api` routes the UI calls, `/set` over MQTT, readings in the time-series route.
  */
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { Command } from "commander";
@@ -16,19 +15,10 @@ import { type ServeHandle, serve } from "../../src/leader/web/serve";
 import { connectMqtt, type MqttPubSubClient } from "../../src/pubsub/client";
 import type { MqttMessage } from "../../src/pubsub/types";
 import { RealClock } from "../../src/util/clock";
+import { freePort } from "../helpers/ports";
 
 jest.setTimeout(60_000);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
