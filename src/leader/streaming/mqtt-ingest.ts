@@ -90,7 +90,11 @@ export class MqttIngestSource implements IngestSource {
     };
     const client = mqttConnect(o.url, mqttOptions);
     const coalesceAcks = acknowledgementCoalescer(client);
+    let closing = false;
     client.handleMessage = (packet, callback) => {
+      // Once closing, mqtt.js no longer sends the PUBACK of what still arrives, so the broker
+      // redelivers it to the next session: storing it now would store it twice. Leave it unhandled.
+      if (closing) return;
       coalesceAcks();
       const ack = () => callback();
       let pending: Promise<void> | undefined;
@@ -133,7 +137,12 @@ export class MqttIngestSource implements IngestSource {
       await client.endAsync(true);
       throw e;
     });
-    return { close: () => endWithin(client, 5000) };
+    return {
+      close: () => {
+        closing = true;
+        return endWithin(client, 5000);
+      },
+    };
   }
 }
 
