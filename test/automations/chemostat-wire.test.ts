@@ -5,12 +5,11 @@
  * the job stops, what stays retained matches capture 13. Runs on the embedded broker, and on
  * Mosquitto when MQTT_TEST_BROKER is set.
  */
-import { linearPumpCalibration } from "../../src/actions/pump-calibration";
 import { Chemostat } from "../../src/automations/dosing/chemostat";
 import { withBrokers } from "../helpers/broker";
 import { dosingRetainedLines, readCapture, shapeLine, type WireLine } from "./wire-capture";
 import { undecodable } from "./wire-decoders";
-import { BrokerRig } from "./wire-rig";
+import { BrokerRig, CAPTURED_PUMPS } from "./wire-rig";
 
 jest.setTimeout(60_000);
 
@@ -40,14 +39,7 @@ for (const broker of withBrokers()) {
       if (capture.length === 0) return; // captures not available in this checkout
       const expected = expectedFrom(capture);
       expect(expected.length).toBeGreaterThan(80);
-      // The capture's pumps were calibrated at 100 Hz, 60 % duty, 1 mL/s; the simulator agrees.
-      const rig = await new BrokerRig(broker.url, {
-        pumpMlPerSecondAtFullDuty: 1 / 0.6,
-        calibrations: {
-          media_pump: linearPumpCalibration("media", 1, 60, 100),
-          waste_pump: linearPumpCalibration("waste", 1, 60, 100),
-        },
-      }).open();
+      const rig = await new BrokerRig(broker.url, CAPTURED_PUMPS).open();
       try {
         rig.pretendStirringRuns();
         // Stirring's duty cycle as the capture's stirring job left it in the shared pwm_dc cache,

@@ -6,12 +6,11 @@
  * by format); every payload passes the strict decoders; what stays retained after the job stops
  * matches capture 13. Runs on the embedded broker, and on Mosquitto when MQTT_TEST_BROKER is set.
  */
-import { linearPumpCalibration } from "../../src/actions/pump-calibration";
 import { Turbidostat } from "../../src/automations/dosing/turbidostat";
 import { withBrokers } from "../helpers/broker";
 import { dosingRetainedLines, readCapture, shapeLine, type WireLine } from "./wire-capture";
 import { undecodable } from "./wire-decoders";
-import { BrokerRig } from "./wire-rig";
+import { BrokerRig, CAPTURED_PUMPS } from "./wire-rig";
 
 jest.setTimeout(60_000);
 
@@ -57,13 +56,7 @@ for (const broker of withBrokers()) {
         .filter((l) => l.topic === `${CAPTURE_PREFIX}growth_rate_calculating/od_filtered`)
         .map((l) => (JSON.parse(l.payload) as { od_filtered: number }).od_filtered);
 
-      const rig = await new BrokerRig(broker.url, {
-        pumpMlPerSecondAtFullDuty: 1 / 0.6,
-        calibrations: {
-          media_pump: linearPumpCalibration("media", 1, 60, 100),
-          waste_pump: linearPumpCalibration("waste", 1, 60, 100),
-        },
-      }).open();
+      const rig = await new BrokerRig(broker.url, CAPTURED_PUMPS).open();
       try {
         rig.pretendStirringRuns();
         rig.intermittentCache("pwm_dc").set("17", 30.0);

@@ -14,12 +14,22 @@ import { formatPayloadTimestamp } from "../../src/util/python-format";
 import { uniqueSuffix } from "../helpers/broker";
 import { Rig, type RigOptions } from "./helpers/rig";
 import type { WireLine } from "./wire-capture";
+import { linearPumpCalibration } from "../../src/actions/pump-calibration";
 
 export interface Received {
   topic: string;
   payload: string;
   qos: number;
 }
+
+/** The pumps of the dosing captures: calibrated at 100 Hz, 60 % duty, 1 mL/s (the simulator agrees). */
+export const CAPTURED_PUMPS: RigOptions = {
+  pumpMlPerSecondAtFullDuty: 1 / 0.6,
+  calibrations: {
+    media_pump: linearPumpCalibration("media", 1, 60, 100),
+    waste_pump: linearPumpCalibration("waste", 1, 60, 100),
+  },
+};
 
 export class BrokerRig extends Rig {
   /** What our clients published, in the order they issued it. */
