@@ -3,7 +3,7 @@
  * and a light cycle on every unit, through the profile executor, with every message streamed into
  * the leader database. Reports wall time, peak RSS, simulated-to-real speed, messages and rows.
  *
- *   npm run build && node dist/bench/sim-week.js [--units 8] [--days 7] [--od-interval 5] [--adc-samples 10] [--out DIR] [--start ISO]
+ *   npm run build && node dist/bench/sim-week.js [--units 8] [--days 7] [--od-interval 5] [--adc-samples 10] [--threads N] [--out DIR] [--start ISO]
  *
  * `--start` fixes the simulated start time, so two runs of the same build write identical
  * databases (what an optimisation must preserve).
@@ -64,6 +64,8 @@ async function main(): Promise<void> {
   const days = Number(arg("days", "7"));
   const odInterval = Number(arg("od-interval", "5"));
   const adcSamples = Number(arg("adc-samples", "10"));
+  const threadsArg = arg("threads", "");
+  const threads = threadsArg ? Number(threadsArg) : undefined;
   // Only without --out: a scratch directory per run otherwise piles up empty in /tmp.
   const out = arg("out", "") || fs.mkdtempSync(path.join(os.tmpdir(), "pio-sim-week-"));
   const start = arg("start", "");
@@ -86,6 +88,7 @@ async function main(): Promise<void> {
     seed: 1,
     startMs,
     adcOversampling: adcSamples,
+    threads,
     skipOutputs: true,
     progressEveryMs: 1000,
     onProgress: (p) => {
@@ -104,6 +107,7 @@ async function main(): Promise<void> {
     days,
     odIntervalS: odInterval,
     adcSamples,
+    threads: threads ?? "default",
     status: r.outcome.status,
     wallS: Number((r.wallMs / 1000).toFixed(1)),
     peakRssMb: Math.round(peakRss / 1e6),

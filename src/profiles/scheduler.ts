@@ -163,7 +163,11 @@ export async function waitForDueOrWake(
     const timer = clock.nextDue();
     const target = Math.min(dueMs ?? Number.POSITIVE_INFINITY, timer ?? Number.POSITIVE_INFINITY);
     if (Number.isFinite(target)) {
-      await clock.advanceTo(Math.max(target, clock.now()), 2);
+      const reached = clock.advanceTo(Math.max(target, clock.now()), 2);
+      // A clock moved by a driver of its own only sleeps here, so work still running (a unit in
+      // another thread answering) may finish before then: its wake ends the wait. Racing a clock
+      // that advances itself would leave it firing timers behind our back.
+      await (clock.advancesItself ? reached : Promise.race([reached, wake.wait()]));
       return;
     }
     // Only real I/O (a real socket in a test) can make progress now: wait for it.

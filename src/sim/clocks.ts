@@ -18,6 +18,8 @@ import { type Clock, type TimerHandle, VirtualClock } from "../util/clock";
  * (one event-loop turn per timer) instead of `advanceTo`/`runAll` (several turns per timer).
  */
 export class SimulationClock extends VirtualClock {
+  override readonly advancesItself = false;
+
   /**
    * Waits for `runUntil` to bring the clock to `target`. Code written for a bare VirtualClock (the
    * profile scheduler advances one itself when nothing else does) would otherwise drive this clock
@@ -30,7 +32,7 @@ export class SimulationClock extends VirtualClock {
   }
 }
 
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+export const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Most timers fired in one pass of the event loop (see `fireBatch`). */
 const TIMERS_PER_PASS = 32;
@@ -45,7 +47,7 @@ const PASS_SPAN_MS = 100;
  * meanwhile run in the next pass, which is why a pass spans at most PASS_SPAN_MS of simulated time.
  * Resolves with the number fired; 0 when nothing was due (or `isDone()`).
  */
-function fireBatch(clock: SimulationClock, limitMs: number, isDone: () => boolean): Promise<number> {
+export function fireBatch(clock: SimulationClock, limitMs: number, isDone: () => boolean): Promise<number> {
   return new Promise((resolve) => {
     const passLimit = Math.min(limitMs, (clock.nextDue() ?? Number.POSITIVE_INFINITY) + PASS_SPAN_MS);
     let fired = 0;

@@ -25,12 +25,18 @@ import { SimClusterClient } from "./sim-cluster-client";
 import { SimUnit } from "./sim-unit";
 
 export interface SimulatedClusterOptions {
+  /** Every unit of the cluster (the leader database lists them as workers). */
   units: readonly string[];
+  /** The units simulated in this cluster object (default: all); the rest run in shards elsewhere. */
+  localUnits?: readonly string[];
   experiment: string;
   clock: Clock;
   seed: number;
-  /** The leader's SQLite file (created and migrated). */
-  databaseFile: string;
+  /**
+   * The leader's SQLite file (created and migrated), and the streamer writing to it. Without it the
+   * cluster is units only: a shard of a sharded simulation, whose coordinator keeps the database.
+   */
+  databaseFile?: string;
   connect(request: ConnectRequest): Promise<PubSubClient>;
   /** The streamer's data connection; default: a plain subscription through `connect`. */
   ingest?: IngestSource;
@@ -74,8 +80,10 @@ export class SimulatedCluster {
   }
 
   static async start(o: SimulatedClusterOptions): Promise<SimulatedCluster> {
-    fs.mkdirSync(path.dirname(path.resolve(o.databaseFile)), { recursive: true });
-    await prepareLeaderDatabase({ file: o.databaseFile, experiment: o.experiment, units: o.units, nowMs: o.clock.now() });
+    if (o.databaseFile !== undefined) {
+      fs.mkdirSync(path.dirname(path.resolve(o.databaseFile)), { recursive: true });
+      await prepareLeaderDatabase({ file: o.databaseFile, experiment: o.experiment, units: o.units, nowMs: o.clock.now() });
+    }
     const pubsub = await o.connect({ clientIdBase: "sim-leader", keepalive: 60, clean: true });
     const cluster = new SimulatedCluster(o, defaultSimConfig(o.configOverrides), pubsub);
     await cluster.boot();
@@ -103,14 +111,16 @@ export class SimulatedCluster {
   private async boot(): Promise<void> {
     const o = this.o;
     // The database listens before any unit publishes, as on a real leader.
-    this.streamer = await startStreamer({
-      deps: this.leaderDeps("$experiment"),
-      databaseFile: o.databaseFile,
-      ingest: o.ingest ?? new PubSubIngestSource(() => o.connect({ clientIdBase: "sim-streamer", keepalive: 60, clean: true })),
-      statsCache: KeyValueCache.inMemory("mqtt_to_db_streaming"),
-      batchDelayMs: o.databaseBatchDelayMs,
-    });
-    for (const name of o.units) {
+    if (o.databaseFile !== undefined) {
+      this.streamer = await startStreamer({
+        deps: this.leaderDeps("$experiment"),
+        databaseFile: o.databaseFile,
+        ingest: o.ingest ?? new PubSubIngestSource(() => o.connect({ clientIdBase: "sim-streamer", keepalive: 60, clean: true })),
+        statsCache: KeyValueCache.inMemory("mqtt_to_db_streaming"),
+        batchDelayMs: o.databaseBatchDelayMs,
+      });
+    }
+    for (const name of o.localUnits ?? o.units) {
       const seed = deriveSeed(o.seed, name);
       const unit = new SimUnit({
         unit: name,

@@ -1,7 +1,8 @@
 /**
  * `pio run profile FILE --simulate`: a profile driving a simulated cluster, start to finish.
  *
- *   validate → leader database + N simulated units on one clock and one in-process bus →
+ *   validate → leader database + N simulated units (in this thread, or spread over worker threads
+ *   on the fast clock: runtime.ts, sharded/) →
  *   the profile through the same ProfileExecutor a real run uses (its ClusterClient starts the
  *   real job classes on the simulated units; `when` lookups read the values those jobs publish) →
  *   stop everything, let the streamer write what it holds → per-unit chart (SVG), CSV per table,
@@ -12,20 +13,21 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { JobLogger, type LogRecord, type LogSink, MqttLogSink, LOG_LEVEL_NUMBERS } from "../jobs/logger";
+import { JobLogger, type LogSink, MqttLogSink } from "../jobs/logger";
 import type { RunOutcome, ProfileExecutor } from "../profiles/executor";
 import { buildPlan } from "../profiles/plan";
 import { startProfileRun, validatedProfile } from "../profiles/runner";
 import type { Profile } from "../profiles/types";
 import type { Clock } from "../util/clock";
-import { BusLookups } from "./bus-lookups";
-import { runUntil, ScaledClock, SimulationClock } from "./clocks";
-import { SimulatedCluster, type SimulatedClusterOptions } from "./cluster";
+import { ScaledClock, SimulationClock } from "./clocks";
+import type { SimulatedClusterOptions } from "./cluster";
 import { type ExportedTable, exportTablesAsCsv } from "./csv-export";
-import { InProcessBus } from "./in-process-bus";
-import { finalsOf, LatestValues, readUnitData, readUnitFinals, SettingHistory, tableCounts } from "./run-data";
+import { finalsOf, readUnitData, readUnitFinals, tableCounts } from "./run-data";
+import { InProcessRuntime, type SimulationRuntime } from "./runtime";
 import { seededRandom } from "./seeded-random";
+import { defaultShardCount, ShardedRuntime, shardsAvailable } from "./sharded/sharded-runtime";
 import { renderUnitChart } from "./unit-chart";
+import { WatchSink } from "./watch-sink";
 
 export type SimClockMode = { kind: "fast" } | { kind: "speed"; speed: number };
 
@@ -54,6 +56,11 @@ export interface SimulateProfileOptions {
   adcOversampling?: number;
   /** Skip the chart and CSV files (benchmarks measure the simulation alone). */
   skipOutputs?: boolean;
+  /**
+   * Worker threads the units are spread over on the fast clock (default: one per core, at most one
+   * per unit); 1 runs everything in this thread.
+   */
+  threads?: number;
 }
 
 export interface UnitProgress {
@@ -117,15 +124,6 @@ export function unitsForProfile(profile: Profile, requested?: string[]): string[
   return named.length > 0 ? named : ["unit1", "unit2"];
 }
 
-/** Console lines for the profile's own log (notices and worse), and every job's errors. */
-class WatchSink implements LogSink {
-  constructor(private readonly log: (line: string) => void) {}
-  write(r: LogRecord): void {
-    const important = r.task.startsWith("experiment_profile") ? LOG_LEVEL_NUMBERS[r.level] >= LOG_LEVEL_NUMBERS.NOTICE : LOG_LEVEL_NUMBERS[r.level] >= LOG_LEVEL_NUMBERS.ERROR;
-    if (important) this.log(`${new Date(r.timeMs).toISOString()} ${r.unit} ${r.task} ${r.level}: ${r.message}`);
-  }
-}
-
 export async function simulateProfile(o: SimulateProfileOptions): Promise<SimulationResult> {
   const wallStart = Date.now();
   const profile = o.profile ?? validatedProfile(o.text, o.filename, (m) => o.log?.(m));
@@ -142,41 +140,30 @@ export async function simulateProfile(o: SimulateProfileOptions): Promise<Simula
   const databaseFile = path.join(o.outDir, "pioreactor.sqlite");
   for (const f of [databaseFile, `${databaseFile}-wal`, `${databaseFile}-shm`]) fs.rmSync(f, { force: true });
 
-  const bus = new InProcessBus();
   const sinks: LogSink[] = o.log ? [new WatchSink(o.log)] : [];
-  const cluster = await runUntil(
-    clock,
-    SimulatedCluster.start({
-      units,
-      experiment,
-      clock,
-      seed,
-      databaseFile,
-      connect: async (req) => bus.connect(req),
-      configOverrides: o.configOverrides,
-      unitParams: o.unitParams,
-      logSinks: sinks,
-      adcOversampling: o.adcOversampling,
-      // Five simulated minutes: a few thousand rows per transaction on a fast clock, where each
-      // commit (rewriting the same index pages) was a tenth of the run at 20 s.
-      databaseBatchDelayMs: mode.kind === "fast" ? 300_000 : 0,
-    }),
-    "starting the simulated cluster",
-    600_000,
-  );
-
-  const watched = new SettingHistory(clock, experiment, [
-    { job: "dosing_automation", setting: "target_biomass" },
-    { job: "temperature_automation", setting: "target_temperature" },
-  ]);
-  await watched.start(cluster.pubsub);
-  const live = new LatestValues();
-  await live.start(cluster.pubsub, [`pioreactor/+/${experiment}/growth_rate_calculating/+`]);
+  const runtimeOptions = {
+    units,
+    experiment,
+    seed,
+    databaseFile,
+    configOverrides: o.configOverrides,
+    unitParams: o.unitParams,
+    logSinks: sinks,
+    adcOversampling: o.adcOversampling,
+    // Five simulated minutes: a few thousand rows per transaction on a fast clock, where each
+    // commit (rewriting the same index pages) was a tenth of the run at 20 s.
+    databaseBatchDelayMs: mode.kind === "fast" ? 300_000 : 0,
+  };
+  // Worker threads only on the fast clock: at --speed N a person watches, and one thread keeps up.
+  const threads = clock instanceof SimulationClock ? Math.min(o.threads ?? defaultShardCount(units.length), units.length) : 1;
+  const runtime: SimulationRuntime =
+    threads > 1 && clock instanceof SimulationClock && shardsAvailable()
+      ? await ShardedRuntime.start({ ...runtimeOptions, clock, shards: threads, log: o.log })
+      : await InProcessRuntime.start({ ...runtimeOptions, clock });
 
   const jobKey = "experiment_profile/1";
-  const profileClient = bus.connect({ clientIdBase: "experiment_profile" });
-  const logger = new JobLogger({ task: jobKey, source: "app", unit: cluster.leader, experiment }, clock, [...sinks, new MqttLogSink(profileClient)]);
-  const lookups = new BusLookups(bus, profileClient, experiment);
+  const profileClient = runtime.connectLeader("experiment_profile");
+  const logger = new JobLogger({ task: jobKey, source: "app", unit: runtime.leader, experiment }, clock, [...sinks, new MqttLogSink(profileClient)]);
 
   let executor: ProfileExecutor | undefined;
   const snapshot = (): SimProgress => {
@@ -188,18 +175,14 @@ export async function simulateProfile(o: SimulateProfileOptions): Promise<Simula
       done: p?.done ?? 0,
       pending: p?.pending ?? 0,
       wallMs: Date.now() - wallStart,
-      units: [...cluster.units.values()].map((u) => {
-        const r = u.parts.sim.bioreactor.readout();
-        const base = `pioreactor/${u.name}/${experiment}/growth_rate_calculating`;
-        return {
-          unit: u.name,
-          od: r.od,
-          volumeMl: r.volumeMl,
-          vialTemperatureC: r.vialTemperatureC,
-          growthRate: live.number(`${base}/growth_rate`, "growth_rate"),
-          nod: live.number(`${base}/od_filtered`, "od_filtered"),
-        };
-      }),
+      units: runtime.live().map((u) => ({
+        unit: u.unit,
+        od: u.readout.od,
+        volumeMl: u.readout.volumeMl,
+        vialTemperatureC: u.readout.vialTemperatureC,
+        growthRate: u.growthRate,
+        nod: u.nod,
+      })),
     };
   };
   const ticker = o.onProgress ? setInterval(() => o.onProgress?.(snapshot()), o.progressEveryMs ?? 250) : undefined;
@@ -212,10 +195,10 @@ export async function simulateProfile(o: SimulateProfileOptions): Promise<Simula
       profile,
       experiment,
       jobKey,
-      cluster: cluster.client,
+      cluster: runtime.client,
       clock,
       logger,
-      lookups,
+      lookups: runtime.lookups,
       testing: false,
       random: seededRandom(seed),
       untilMs: horizonMs,
@@ -223,53 +206,50 @@ export async function simulateProfile(o: SimulateProfileOptions): Promise<Simula
         executor = ex;
       },
     });
-    outcome = await runUntil(clock, run, "the profile");
+    outcome = await runtime.drive(run, "the profile");
   } finally {
     if (ticker) clearInterval(ticker);
   }
   o.onProgress?.(snapshot());
   const endMs = clock.now();
-  const finalTruth = new Map([...cluster.units.values()].map((u) => [u.name, u.parts.sim.bioreactor.readout()]));
-  await lookups.close();
-  await watched.stop();
-  await live.stop();
   await profileClient.end();
-  await runUntil(clock, cluster.close(), "stopping the simulated units", 600_000);
+  const finals = await runtime.finish();
 
   const rowCounts = tableCounts(databaseFile, experiment, COUNTED_TABLES);
   const summaries: UnitSummary[] = [];
-  for (const u of cluster.units.values()) {
-    const data = o.skipOutputs ? undefined : readUnitData(databaseFile, experiment, u.name);
-    const finals = data ? finalsOf(data) : readUnitFinals(databaseFile, experiment, u.name);
-    const truth = finalTruth.get(u.name)!;
-    const label = cluster.client.labels.get(u.name);
+  for (const unit of units) {
+    const data = o.skipOutputs ? undefined : readUnitData(databaseFile, experiment, unit);
+    const recorded = data ? finalsOf(data) : readUnitFinals(databaseFile, experiment, unit);
+    const final = finals.get(unit)!;
+    const truth = final.truth;
+    const label = runtime.client.labels.get(unit);
     const summary: UnitSummary = {
-      unit: u.name,
+      unit,
       ...(label ? { label } : {}),
       finalOd: truth.od,
-      finalNod: finals.finalNod,
-      finalGrowthRate: finals.finalGrowthRate,
-      finalTemperatureC: finals.finalTemperatureC,
+      finalNod: recorded.finalNod,
+      finalGrowthRate: recorded.finalGrowthRate,
+      finalTemperatureC: recorded.finalTemperatureC,
       volumeMl: truth.volumeMl,
       mediaAddedMl: truth.cumulativeMediaAddedMl,
       altMediaAddedMl: truth.cumulativeAltMediaAddedMl,
       wasteRemovedMl: truth.cumulativeWasteRemovedMl,
-      dosingEvents: finals.dosingEvents,
-      actions: cluster.client.actionsByUnit.get(u.name) ?? 0,
-      jobsStarted: Object.fromEntries(u.startCounts),
+      dosingEvents: recorded.dosingEvents,
+      actions: runtime.client.actionsByUnit.get(unit) ?? 0,
+      jobsStarted: final.startCounts,
     };
     if (data) {
-      const chart = path.join(o.outDir, `${u.name}.svg`);
+      const chart = path.join(o.outDir, `${unit}.svg`);
       fs.writeFileSync(
         chart,
         renderUnitChart({
           data,
-          title: `${profile.experiment_profile_name} — ${u.name}${label ? ` (${label})` : ""}`,
+          title: `${profile.experiment_profile_name} — ${unit}${label ? ` (${label})` : ""}`,
           subtitle: `Simulated ${((endMs - startMs) / 3_600_000).toFixed(1)} h from ${new Date(startMs).toISOString()} · seed ${seed} · experiment ${experiment}`,
           startMs,
           endMs,
-          targetBiomass: watched.history(u.name, "dosing_automation", "target_biomass"),
-          targetTemperature: watched.history(u.name, "temperature_automation", "target_temperature"),
+          targetBiomass: final.settingHistory["dosing_automation/target_biomass"] ?? [],
+          targetTemperature: final.settingHistory["temperature_automation/target_temperature"] ?? [],
         }),
       );
       summary.chart = chart;
@@ -288,6 +268,6 @@ export async function simulateProfile(o: SimulateProfileOptions): Promise<Simula
     databaseFile,
     rowCounts,
     csv,
-    messagesPublished: bus.stats().published,
+    messagesPublished: runtime.messagesPublished(),
   };
 }

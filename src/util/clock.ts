@@ -79,6 +79,8 @@ export class VirtualClock implements Clock {
   private heap: VirtualTimer[] = [];
   /** Timers fired so far (benchmarks report it). */
   fired = 0;
+  /** Whether `advanceTo` fires the timers itself (here) or waits for a driver to (SimulationClock). */
+  readonly advancesItself: boolean = true;
 
   constructor(startMs: number = Date.UTC(2026, 0, 1)) {
     this.current = startMs;

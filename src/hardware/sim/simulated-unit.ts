@@ -65,6 +65,15 @@ export class SimulatedBioreactorControls {
   readout(): BioreactorReadout {
     return this.handle.use((b) => b.readout());
   }
+
+  /**
+   * The culture as of its last update, without bringing it to now: for watching a run. Where the
+   * integration steps fall is part of a seeded run's result, so a progress display that asked for
+   * `readout()` at wall-clock moments would make two runs of the same seed differ.
+   */
+  lastReadout(): BioreactorReadout {
+    return this.handle instanceof InProcessHandle ? this.handle.bioreactor.readout() : this.readout();
+  }
   /** Instant additions, as if pipetted; pumps driven through PWM move liquid over time instead. */
   addMedia(ml: number): number {
     return this.handle.use((b) => b.addMedia(ml));

@@ -153,7 +153,7 @@ export class MqttToDbStreamer extends BackgroundJob {
    */
   private onMessage(message: IngestMessage): void | Promise<void> {
     if (message.retain) return;
-    this.received.push({ topic: message.topic, payload: message.payload, receivedAt: this.clock.now() });
+    this.received.push({ topic: message.topic, payload: message.payload, receivedAt: message.receivedAtMs ?? this.clock.now() });
     this.scheduleDecode();
     if (this.backlog >= this.highWater) this.holding = true;
     if (this.holding) return new Promise((resolve) => this.holdWaiters.push(resolve));

@@ -26,6 +26,11 @@ export interface IngestMessage {
   payload: Buffer;
   /** Delivered from the broker's retained store (on subscribing), not published just now. */
   retain: boolean;
+  /**
+   * When it arrived, for a source that hands over messages received elsewhere (a sharded
+   * simulation's units run on their own clocks); otherwise the job's clock says.
+   */
+  receivedAtMs?: number;
 }
 
 /** Return a promise to hold further deliveries (and this message's acknowledgement) until it settles. */

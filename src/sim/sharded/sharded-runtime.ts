@@ -1,0 +1,422 @@
+/**
+ * A simulated cluster whose units run in worker threads ("shards"), one per core, while this
+ * thread keeps the profile executor and the leader: its database, its streamer and its bus.
+ *
+ * Time: every shard has its own clock. This thread's clock leads, and before it fires a timer at
+ * time T every shard is brought to T (`advance`), so the executor always acts on units that are
+ * exactly where a single-thread run would have them. Between two of this thread's timers the shards
+ * run freely, in parallel, for up to WINDOW_MS of simulated time; what they publish for the
+ * database comes back with the answer, stamped with the simulated time it was delivered at, and is
+ * handed to the streamer as if it had arrived then. The only thing that can come later than in a
+ * single-thread run is a `when` noticing a change: it is told at the end of the window the change
+ * happened in, so windows are short (WHEN_WINDOW_MS) once the profile reads any unit's values.
+ */
+import os from "node:os";
+import type { ClusterClient, StartJobBody, StartJobResult, UnitLogBody, WorkerInfo } from "../../profiles/cluster-client";
+import { ClusterRequestError } from "../../profiles/cluster-client";
+import type { WatchableLookups } from "../../profiles/executor";
+import { type PyValue, pyStr } from "../../profiles/expressions";
+import { StreamingSinks } from "../../leader/streaming/sinks";
+import type { IngestConnection, IngestHandler, IngestSource } from "../../leader/streaming/mqtt-ingest";
+import type { PubSubClient } from "../../pubsub/types";
+import type { Clock } from "../../util/clock";
+import { BusLookups } from "../bus-lookups";
+import { fireBatch, runUntil, type SimulationClock, turn } from "../clocks";
+import { SimulatedCluster } from "../cluster";
+import { InProcessBus } from "../in-process-bus";
+import { PubSubIngestSource } from "../leader";
+import type { RuntimeOptions, SimulationRuntime, UnitFinalState, UnitLiveValues } from "../runtime";
+import { mergeByTime } from "./forwarding";
+import type { AdvanceResult, CallResult, FinishResult, ForwardedBatch, LookupResult, UnitCallMethod } from "./protocol";
+import { ShardHandle, shardWorkerFile } from "./shard-handle";
+
+/** Simulated time the shards run ahead between two of the coordinator's timers, when nothing watches them. */
+const WINDOW_MS = 60_000;
+/** The same while a `when` waits on unit values: how late it can notice a change (the original polls every 15–25 s). */
+const WHEN_WINDOW_MS = 5_000;
+/** A `when` that waits re-reads its values at least every 25 s (the executor's polling): this long without a read, none waits. */
+const WHEN_ACTIVE_MS = 30_000;
+/** Event-loop turns this thread's work gets after its timers fire, before the shards advance. */
+const SETTLE_TURNS = 5;
+/** Real time between two requests for the progress line's live numbers. */
+const PROGRESS_EVERY_MS = 200;
+
+/** Worker threads worth starting for `units` units: one per core, at most one per unit; 1 means none. */
+export function defaultShardCount(units: number): number {
+  return Math.max(1, Math.min(units, os.availableParallelism()));
+}
+
+/** Whether this build can start shards (the compiled worker file exists). */
+export function shardsAvailable(): boolean {
+  return shardWorkerFile() !== undefined;
+}
+
+/** The streamer's data connection: the leader bus, plus messages the shards forward, handed over with their own arrival times. */
+class ReplayingIngestSource implements IngestSource {
+  private handler: IngestHandler | undefined;
+
+  constructor(private readonly inner: IngestSource) {}
+
+  async open(filters: readonly string[], handler: IngestHandler): Promise<IngestConnection> {
+    this.handler = handler;
+    const connection = await this.inner.open(filters, handler);
+    return {
+      close: async () => {
+        this.handler = undefined;
+        await connection.close();
+      },
+    };
+  }
+
+  replay(topic: string, payload: Buffer, receivedAtMs: number): void {
+    void this.handler?.({ topic, payload, retain: false, receivedAtMs });
+  }
+}
+
+export interface ShardedRuntimeOptions extends RuntimeOptions {
+  clock: SimulationClock;
+  shards: number;
+  /** Console lines from the shards' jobs (errors) and the profile (see WatchSink). */
+  log?: (line: string) => void;
+}
+
+export class ShardedRuntime implements SimulationRuntime {
+  readonly units: readonly string[];
+  readonly client: ShardClusterClient;
+  readonly lookups: ShardLookups;
+  private readonly shardOf = new Map<string, ShardHandle>();
+  private latest: UnitLiveValues[] = [];
+  private lastProgressAt = 0;
+  private published = 0;
+
+  private constructor(
+    private readonly o: ShardedRuntimeOptions,
+    private readonly bus: InProcessBus,
+    private readonly leaderCluster: SimulatedCluster,
+    private readonly ingest: ReplayingIngestSource,
+    private readonly shards: ShardHandle[],
+  ) {
+    this.units = o.units;
+    for (const s of shards) for (const u of s.init.units) this.shardOf.set(u, s);
+    this.client = new ShardClusterClient(o.experiment, o.units, (unit, method, args) => this.call(unit, method, args));
+    this.lookups = new ShardLookups(
+      new BusLookups(bus, bus.connect({ clientIdBase: "experiment_profile_lookups" }), o.experiment),
+      o.clock,
+      (unit) => this.shardOf.has(unit),
+      (unit, job, setting) => this.lookup(unit, job, setting),
+    );
+  }
+
+  static async start(o: ShardedRuntimeOptions): Promise<ShardedRuntime> {
+    const file = shardWorkerFile();
+    if (!file) throw new Error("Simulating units in worker threads needs the compiled build (npm run build).");
+    const bus = new InProcessBus();
+    const connect = async (req: { clientIdBase: string }) => bus.connect(req);
+    const ingest = new ReplayingIngestSource(new PubSubIngestSource(() => connect({ clientIdBase: "sim-streamer" })));
+    // The leader: the database with every unit as a worker, and the streamer, but no units of its own.
+    const leaderCluster = await runUntil(o.clock, SimulatedCluster.start({ ...o, localUnits: [], connect, ingest }), "starting the simulated leader", 600_000);
+    const groups = Array.from({ length: Math.max(1, Math.min(o.shards, o.units.length)) }, () => [] as string[]);
+    for (const [i, u] of o.units.entries()) groups[i % groups.length].push(u);
+    const forwardFilters = new StreamingSinks().subscriptions();
+    const shards = groups.map(
+      (units, index) =>
+        new ShardHandle(
+          index,
+          {
+            kind: "pioreactor-sim-shard",
+            units,
+            experiment: o.experiment,
+            leader: leaderCluster.leader,
+            seed: o.seed,
+            startMs: o.clock.now(),
+            configOverrides: o.configOverrides,
+            unitParams: Object.fromEntries(units.map((u) => [u, o.unitParams?.(u)])),
+            initialOd: o.initialOd,
+            adcOversampling: o.adcOversampling,
+            appVersion: o.appVersion,
+            watchLogs: o.log !== undefined,
+            forwardFilters,
+          },
+          file,
+          (line) => o.log?.(line),
+        ),
+    );
+    const runtime = new ShardedRuntime(o, bus, leaderCluster, ingest, shards);
+    try {
+      const booted = await Promise.all(shards.map((s) => s.ready()));
+      runtime.replay(shards.map((s, i) => [s, booted[i]]));
+    } catch (e) {
+      await Promise.all(shards.map((s) => s.terminate()));
+      throw e;
+    }
+    return runtime;
+  }
+
+  get leader(): string {
+    return this.leaderCluster.leader;
+  }
+
+  connectLeader(clientIdBase: string): PubSubClient {
+    return this.bus.connect({ clientIdBase });
+  }
+
+  /**
+   * `runUntil` for a sharded cluster: before this thread fires its timers up to T, every shard is
+   * at T. No shard moves while a request has had no word back: most are answered at T, and the
+   * profile's next step must happen at T too. A request that needs simulated time (a job start)
+   * says so, and finishes as its shard advances; the shard stops where it finishes, since the
+   * profile may send that unit its next request right then.
+   */
+  async drive<T>(work: Promise<T>, what: string, maxVirtualMs = Number.POSITIVE_INFINITY): Promise<T> {
+    const clock = this.o.clock;
+    let done = false;
+    work.then(
+      () => {
+        done = true;
+      },
+      () => {
+        done = true;
+      },
+    );
+    const limit = clock.now() + maxVirtualMs;
+    for (;;) {
+      await turn();
+      if (done) break;
+      if (this.shards.some((s) => s.awaitingWord)) {
+        await Promise.all(this.shards.map((s) => s.whenAnswered()));
+        continue;
+      }
+      const window = this.lookups.readSince(clock.now() - WHEN_ACTIVE_MS) ? WHEN_WINDOW_MS : WINDOW_MS;
+      const target = Math.min(clock.nextDue() ?? Number.POSITIVE_INFINITY, clock.now() + window, limit);
+      if (this.shards.some((s) => s.nowMs < target)) {
+        // A change a `when` waits for gets the same turns as a timer firing here (below).
+        if ((await this.advanceShards(target)) > 0) for (let i = 0; i < SETTLE_TURNS && !done; i++) await turn();
+        continue;
+      }
+      if ((await fireBatch(clock, target, () => done)) > 0) {
+        // What those timers set off here (the executor finishing a step, or the whole run) gets a
+        // few turns before the shards move on, as it would between two timers on one clock.
+        for (let i = 0; i < SETTLE_TURNS && !done; i++) await turn();
+        continue;
+      }
+      if (done) break;
+      if (clock.now() >= limit) throw new Error(`${what} did not finish within ${Math.round(maxVirtualMs / 1000)} simulated seconds.`);
+      clock.jumpTo(target);
+    }
+    return work;
+  }
+
+  live(): UnitLiveValues[] {
+    return this.latest;
+  }
+
+  async finish(): Promise<Map<string, UnitFinalState>> {
+    await this.lookups.close();
+    const results = await Promise.all(this.shards.map((s) => s.request<FinishResult>({ type: "finish" })));
+    this.replay(this.shards.map((s, i) => [s, results[i].forwarded]));
+    const finals = new Map<string, UnitFinalState>();
+    for (const r of results) {
+      this.published += r.bus.published;
+      for (const [unit, state] of r.units) finals.set(unit, state);
+    }
+    await Promise.all(this.shards.map((s) => s.terminate()));
+    // The leader's streamer writes what the shards forwarded before it stops.
+    await runUntil(this.o.clock, this.leaderCluster.close(), "stopping the simulated leader", 600_000);
+    return finals;
+  }
+
+  messagesPublished(): number {
+    return this.published + this.bus.stats().published;
+  }
+
+  /** Stops the shards' threads without waiting for their units (after a failure). */
+  async abort(): Promise<void> {
+    await Promise.all(this.shards.map((s) => s.terminate()));
+  }
+
+  /** Brings every shard to `toMs`; resolves with the number of watched values that changed. */
+  private async advanceShards(toMs: number): Promise<number> {
+    const wantProgress = Date.now() - this.lastProgressAt >= PROGRESS_EVERY_MS;
+    const results = await Promise.all(this.shards.map((s) => s.request<AdvanceResult>({ type: "advance", toMs, wantProgress })));
+    this.replay(this.shards.map((s, i) => [s, results[i].forwarded]));
+    if (wantProgress) {
+      this.lastProgressAt = Date.now();
+      const byUnit = new Map(results.flatMap((r) => r.progress ?? []).map((p) => [p.unit, p]));
+      this.latest = this.o.units.flatMap((u) => byUnit.get(u) ?? []);
+    }
+    this.o.clock.jumpTo(Math.min(toMs, this.o.clock.nextDue() ?? toMs));
+    let changed = 0;
+    for (const r of results) {
+      for (const [unit, job, setting, value] of r.changed) {
+        this.lookups.changed(unit, job, setting, value);
+        changed++;
+      }
+    }
+    return changed;
+  }
+
+  /** Hands forwarded messages to the streamer, in the order they were delivered across all shards. */
+  private replay(batches: Array<[ShardHandle, ForwardedBatch]>): void {
+    for (const [shard, batch] of batches) shard.reader.load(batch);
+    mergeByTime(
+      batches.map(([s]) => s.reader),
+      (m) => this.ingest.replay(m.topic, m.payload, m.timeMs),
+    );
+  }
+
+  private async call(unit: string, method: UnitCallMethod, args: unknown[]): Promise<unknown> {
+    const shard = this.shardOf.get(unit);
+    // What an HTTP client sees for a unit that is not there: nothing answers.
+    if (!shard) throw new ClusterRequestError("network", `No simulated unit called ${unit}.`);
+    const r = await shard.request<CallResult>({ type: "call", method, args });
+    this.replay([[shard, r.forwarded]]);
+    return this.at(r.nowMs, r.value);
+  }
+
+  private async lookup(unit: string, job: string, setting: string): Promise<string | null> {
+    const shard = this.shardOf.get(unit)!;
+    const r = await shard.request<LookupResult>({ type: "lookup", unit, job, setting });
+    return this.at(r.nowMs, r.value);
+  }
+
+  /**
+   * A request's answer, given to its caller from a timer of this thread's clock at the shard's
+   * time: a start that took simulated time lets the executor go on when it would have in a
+   * single-thread run, and the executor only ever acts between two advances, never during one.
+   */
+  private at<T>(nowMs: number, value: T): Promise<T> {
+    const clock = this.o.clock;
+    return new Promise((resolve) => clock.setTimeout(() => resolve(value), Math.max(0, nowMs - clock.now())));
+  }
+}
+
+/**
+ * Profile lookups: a shard's unit answers through its shard the first time, which from then on
+ * reports every change of that value with each advance, so later reads are answered here; anything
+ * else comes from the leader's bus.
+ */
+class ShardLookups implements WatchableLookups {
+  private watchers: Array<(unit: string, job: string, setting: string) => void> = [];
+  private readonly known = new Map<string, string | null>();
+  private lastReadMs = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly local: BusLookups,
+    private readonly clock: Clock,
+    private readonly onShard: (unit: string) => boolean,
+    private readonly remote: (unit: string, job: string, setting: string) => Promise<string | null>,
+  ) {}
+
+  experimentOf(): string {
+    return this.local.experimentOf();
+  }
+
+  async get(unit: string, job: string, setting: string): Promise<string | null> {
+    if (!this.onShard(unit)) return this.local.get(unit, job, setting);
+    this.lastReadMs = this.clock.now();
+    const key = `${unit}/${job}/${setting}`;
+    const known = this.known.get(key);
+    if (known !== undefined) return known;
+    const value = await this.remote(unit, job, setting);
+    this.known.set(key, value);
+    return value;
+  }
+
+  /** Whether the profile read a unit value since `ms` (a `when` is waiting). */
+  readSince(ms: number): boolean {
+    return this.lastReadMs >= ms;
+  }
+
+  watch(listener: (unit: string, job: string, setting: string) => void): () => void {
+    this.watchers.push(listener);
+    const unwatchLocal = this.local.watch(listener);
+    return () => {
+      unwatchLocal();
+      this.watchers = this.watchers.filter((w) => w !== listener);
+    };
+  }
+
+  changed(unit: string, job: string, setting: string, value: string | null): void {
+    this.known.set(`${unit}/${job}/${setting}`, value);
+    for (const w of this.watchers) w(unit, job, setting);
+  }
+
+  close(): Promise<void> {
+    return this.local.close();
+  }
+}
+
+/**
+ * Values as the unit receives them (Python's `str`, what the shard's client would make of them):
+ * a PyInt is a class instance, which would arrive in the worker as a plain object.
+ */
+function asText(values: Record<string, PyValue>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(values)) out[k] = pyStr(v);
+  return out;
+}
+
+/** The executor's ClusterClient: experiment questions answered here, unit requests sent to the unit's shard. */
+class ShardClusterClient implements ClusterClient {
+  readonly labels = new Map<string, string>();
+  readonly actionsByUnit = new Map<string, number>();
+
+  constructor(
+    private readonly experiment: string,
+    private readonly units: readonly string[],
+    private readonly send: (unit: string, method: UnitCallMethod, args: unknown[]) => Promise<unknown>,
+  ) {}
+
+  private count(unit: string): void {
+    this.actionsByUnit.set(unit, (this.actionsByUnit.get(unit) ?? 0) + 1);
+  }
+
+  async activeWorkersInExperiment(experiment: string): Promise<string[]> {
+    return experiment === this.experiment ? [...this.units].sort() : [];
+  }
+
+  async assignedExperiment(unit: string): Promise<string | null> {
+    return this.units.includes(unit) ? this.experiment : null;
+  }
+
+  async workerInfo(unit: string): Promise<WorkerInfo | null> {
+    if (!this.units.includes(unit)) return null;
+    return (await this.send(unit, "workerInfo", [unit])) as WorkerInfo | null;
+  }
+
+  async startJob(unit: string, job: string, body: StartJobBody): Promise<StartJobResult> {
+    this.count(unit);
+    return (await this.send(unit, "startJob", [unit, job, { ...body, options: asText(body.options) }])) as StartJobResult;
+  }
+
+  async isJobRunning(unit: string, job: string): Promise<boolean> {
+    return (await this.send(unit, "isJobRunning", [unit, job])) as boolean;
+  }
+
+  async updateJobSettings(unit: string, experiment: string, job: string, settings: Record<string, PyValue>): Promise<void> {
+    this.count(unit);
+    await this.send(unit, "updateJobSettings", [unit, experiment, job, asText(settings)]);
+  }
+
+  async stopJob(unit: string, experiment: string, job: string): Promise<void> {
+    this.count(unit);
+    await this.send(unit, "stopJob", [unit, experiment, job]);
+  }
+
+  async stopJobsFromSource(unit: string, experiment: string, jobSource: string): Promise<void> {
+    await this.send(unit, "stopJobsFromSource", [unit, experiment, jobSource]);
+  }
+
+  async postUnitLog(unit: string, experiment: string, body: UnitLogBody): Promise<void> {
+    this.count(unit);
+    await this.send(unit, "postUnitLog", [unit, experiment, body]);
+  }
+
+  async setUnitLabel(_experiment: string, unit: string, label: string): Promise<void> {
+    this.labels.set(unit, label);
+  }
+
+  addressOf(unit: string): string {
+    return `simulated unit ${unit}`;
+  }
+}
