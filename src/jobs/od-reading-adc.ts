@@ -244,7 +244,7 @@ export class PhotodiodeSampler {
     for (const [i, c] of this.channels.entries()) {
       if (this.acHz === undefined && !this.isSingleInputChip(c)) this.acHz = this.estimateMainsFrequency(times[0], raw[0]);
       const volts = this.input(c).rawToVolts(mean(raw[i]));
-      await this.checkVoltage(volts);
+      if (volts > 3.0) await this.voltageTooHigh(volts);
       if (this.opts.dynamicGain) await this.input(c).adjustGainFor(volts);
       out.set(c, volts);
     }
@@ -287,10 +287,13 @@ export class PhotodiodeSampler {
     const { times, raw } = await this.sweep(this.oversampling, 0.85);
     const estimates = new Map<PdChannel, number>();
     const penalizer = this.opts.penalizer * this.oversampling;
-    for (const [i, c] of this.channels.entries()) {
+    for (let i = 0; i < this.channels.length; i++) {
+      const c = this.channels[i];
       const input = this.input(c);
       const offset = this.offsets.get(c) ?? 0;
-      const shifted = raw[i].map((x) => Math.max(x - offset, 0));
+      // The sweep's arrays are this reading's own: shift in place rather than copy.
+      const shifted = raw[i];
+      for (let k = 0; k < shifted.length; k++) shifted[k] = Math.max(shifted[k] - offset, 0);
       const previousVolts = this.previous.get(c);
       const prior = previousVolts === undefined ? undefined : input.voltsToRaw(previousVolts);
       const rawEstimate =
@@ -300,15 +303,19 @@ export class PhotodiodeSampler {
       const volts = Math.round(input.rawToVolts(rawEstimate) * 1e10) / 1e10;
       estimates.set(c, Math.max(volts, 0));
       const smoothed = this.signalEma.get(c)!.update(volts);
-      await this.checkVoltage(smoothed);
+      if (smoothed > 3.0) await this.voltageTooHigh(smoothed);
       if (this.opts.dynamicGain) await input.adjustGainFor(smoothed);
     }
     this.previous = estimates;
     return new Map(estimates);
   }
 
-  private async checkVoltage(volts: number): Promise<void> {
+  /**
+   * For volts above 3.0 V (callers check first, so a normal reading does not pay for an async call
+   * per channel): 3.2 V stops the job, above 3.0 V warns.
+   */
+  private async voltageTooHigh(volts: number): Promise<void> {
     if (volts > 3.2) await this.opts.onVoltageTooHigh(volts, "shutdown");
-    else if (volts > 3.0) await this.opts.onVoltageTooHigh(volts, "warning");
+    else await this.opts.onVoltageTooHigh(volts, "warning");
   }
 }
