@@ -110,7 +110,9 @@ export class LedController {
       }
     }
 
-    const oldState = this.currentState();
+    const verbose = opts.verbose ?? true;
+    // Only the log lines need the old state; OD reading switches LEDs silently twice a reading.
+    const oldState = verbose ? this.currentState() : undefined;
     for (const [channel, intensity] of Object.entries(desired) as Array<[LedChannel, number]>) {
       this.deps.leds.set(channel, intensity);
     }
@@ -123,7 +125,7 @@ export class LedController {
 
     if (this.deps.registerCliCall && LED_CHANNELS.some((c) => newState[c] !== 0)) this.deps.registerCliCall();
 
-    if (opts.verbose ?? true) {
+    if (oldState) {
       const timestamp = formatPayloadTimestamp(this.deps.clock.now());
       for (const [channel, intensity] of Object.entries(desired) as Array<[LedChannel, number]>) {
         const event = { channel, intensity, source_of_event: opts.sourceOfEvent ?? null, timestamp };
