@@ -237,10 +237,6 @@ export class SimulatedBioreactor {
     }
   }
 
-  private dutyFor(role: PwmRole): number {
-    return this.dutyByRole[role];
-  }
-
   private refreshDuty(role: PwmRole): void {
     let dc = 0;
     for (const pin of this.pinsByRole[role]) dc = Math.max(dc, this.state.dutyCycles[pin] ?? 0);
@@ -255,13 +251,14 @@ export class SimulatedBioreactor {
     const p = this.params;
     const s = this.state;
     const t0 = s.thermal.vialC;
-    s.thermal = stepThermal(s.thermal, p.thermal, this.dutyFor("heating"), p.ambientC, s.liquid.volumeMl, seconds);
+    s.thermal = stepThermal(s.thermal, p.thermal, this.dutyByRole.heating, p.ambientC, s.liquid.volumeMl, seconds);
     const meanVialC = (t0 + s.thermal.vialC) / 2;
     const mu = specificGrowthRate(p.culture, meanVialC, s.liquid.altMediaFraction);
     s.culture = growCulture(s.culture, p.culture, mu, seconds / 3600);
-    s.stirrer = stepStirrer(s.stirrer, p.stirrer, this.dutyFor("stirring"), s.faults.stirrerStalled, seconds);
+    s.stirrer = stepStirrer(s.stirrer, p.stirrer, this.dutyByRole.stirring, s.faults.stirrerStalled, seconds);
+    if (!this.pumpsRunning()) return;
     for (const kind of PUMP_KINDS) {
-      const dc = this.dutyFor(kind);
+      const dc = this.dutyByRole[kind];
       if (dc > 0) this.moveLiquid(kind, (p.pumps[kind].mlPerSecondAtFullDuty * dc * seconds) / 100);
     }
   }
