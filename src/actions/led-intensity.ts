@@ -118,10 +118,12 @@ export class LedController {
     }
     const newState = this.currentState();
     const { unit, experiment } = this.deps;
-    await this.deps.publish(`pioreactor/${unit}/${experiment}/leds/intensity`, encodeMsgspecJson(newState), {
+    const published = this.deps.publish(`pioreactor/${unit}/${experiment}/leds/intensity`, encodeMsgspecJson(newState), {
       qos: 0,
       retain: true,
     });
+    // A job's publish only queues (returns nothing): awaiting that would just cost a turn, twice per OD reading.
+    if (published) await published;
 
     if (this.deps.registerCliCall && LED_CHANNELS.some((c) => newState[c] !== 0)) this.deps.registerCliCall();
 
