@@ -368,7 +368,9 @@ export class SimulatedBioreactor {
     s.noise[input] = residual;
     let spike = 0;
     if (this.rng.next() < o.spikeProbability) spike = this.rng.uniform(2, 5) * sigma * this.rng.normal();
-    const ripple = o.mainsRippleVolts * Math.sin((2 * Math.PI * o.mainsHz * s.timeMs) / 1000);
+    // Skipped without ripple (the default): the sine of ~1e12 rad needs a slow argument reduction,
+    // and 0·sin is ±0, which cannot change the clamped sum below.
+    const ripple = o.mainsRippleVolts === 0 ? 0 : o.mainsRippleVolts * Math.sin((2 * Math.PI * o.mainsHz * s.timeMs) / 1000);
     return o.darkVolts + signal + o.crosstalkVoltsPerPercent * otherLight + residual + spike + ripple + s.faults.photodiodeOffsetVolts;
   }
 
