@@ -304,7 +304,8 @@ export class PhotodiodeSampler {
       estimates.set(c, Math.max(volts, 0));
       const smoothed = this.signalEma.get(c)!.update(volts);
       if (smoothed > 3.0) await this.voltageTooHigh(smoothed);
-      if (this.opts.dynamicGain) await input.adjustGainFor(smoothed);
+      // Without a programmable gain (the HAT MCU) the adjustment is a no-op: spare the async call.
+      if (this.opts.dynamicGain && input.hasGain) await input.adjustGainFor(smoothed);
     }
     this.previous = estimates;
     return new Map(estimates);
