@@ -96,10 +96,9 @@ export function wireReading(r: OdReadingPayload): Record<string, unknown> {
 }
 
 export function wireReadings(rs: OdReadingsPayload): Record<string, unknown> {
-  return {
-    timestamp: rs.timestamp,
-    ods: Object.fromEntries(odEntries(rs).map(([c, r]) => [c, wireReading(r)])),
-  };
+  const ods: Record<string, unknown> = {};
+  for (const [c, r] of odEntries(rs)) ods[c] = wireReading(r);
+  return { timestamp: rs.timestamp, ods };
 }
 
 const PD_CHANNELS: readonly PdChannel[] = ["1", "2", "3", "4"];
