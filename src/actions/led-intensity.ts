@@ -58,7 +58,13 @@ export function formatThreeSignificant(x: number): string {
   return fixed.includes(".") ? fixed.replace(/\.?0+$/, "") : fixed;
 }
 
+/** How many recent `leds/intensity` payloads a controller remembers (OD reading alternates between two). */
+const REMEMBERED_PAYLOADS = 2;
+
 export class LedController {
+  /** Most recent first; see `intensityPayload`. */
+  private readonly recentPayloads: Array<{ state: LedState; payload: string }> = [];
+
   constructor(private readonly deps: LedControllerDeps) {}
 
   /** The full state the cache holds (channels never set read as 0). */
@@ -110,20 +116,24 @@ export class LedController {
       }
     }
 
-    const oldState = this.currentState();
+    const verbose = opts.verbose ?? true;
+    // Only the log lines need the old state; OD reading switches LEDs silently twice a reading.
+    const oldState = verbose ? this.currentState() : undefined;
     for (const [channel, intensity] of Object.entries(desired) as Array<[LedChannel, number]>) {
       this.deps.leds.set(channel, intensity);
     }
     const newState = this.currentState();
     const { unit, experiment } = this.deps;
-    await this.deps.publish(`pioreactor/${unit}/${experiment}/leds/intensity`, encodeMsgspecJson(newState), {
+    const published = this.deps.publish(`pioreactor/${unit}/${experiment}/leds/intensity`, this.intensityPayload(newState), {
       qos: 0,
       retain: true,
     });
+    // A job's publish only queues (returns nothing): awaiting that would just cost a turn, twice per OD reading.
+    if (published) await published;
 
     if (this.deps.registerCliCall && LED_CHANNELS.some((c) => newState[c] !== 0)) this.deps.registerCliCall();
 
-    if (opts.verbose ?? true) {
+    if (oldState) {
       const timestamp = formatPayloadTimestamp(this.deps.clock.now());
       for (const [channel, intensity] of Object.entries(desired) as Array<[LedChannel, number]>) {
         const event = { channel, intensity, source_of_event: opts.sourceOfEvent ?? null, timestamp };
@@ -179,6 +189,21 @@ export class LedController {
   /** Drops every lock (the over-voltage safety does this before switching everything off). */
   clearLocks(): void {
     for (const c of LED_CHANNELS) this.deps.locks.delete(c);
+  }
+
+  /**
+   * The msgspec JSON of a full LED state. OD reading switches between the same two states twice a
+   * reading, and encoding them each time was ~2 % of a simulated run, so the last few encodings are
+   * reused; a state's text depends only on its four numbers (compared with Object.is, so -0 ≠ 0).
+   */
+  private intensityPayload(state: LedState): string {
+    for (const recent of this.recentPayloads) {
+      if (LED_CHANNELS.every((c) => Object.is(recent.state[c], state[c]))) return recent.payload;
+    }
+    const payload = encodeMsgspecJson(state);
+    this.recentPayloads.unshift({ state, payload });
+    if (this.recentPayloads.length > REMEMBERED_PAYLOADS) this.recentPayloads.pop();
+    return payload;
   }
 
   private cachedIntensity(channel: LedChannel): number {

@@ -62,11 +62,36 @@ export function trimExtrema(values: readonly number[]): { kept: number[]; keptIn
   return { kept: keptIndices.map((i) => values[i]), keptIndices };
 }
 
+/**
+ * The mean of `trimExtrema(values).kept` and how many were kept, summed in the same order (so bit
+ * for bit the same) but without building the kept arrays: this runs for every channel of every reading.
+ */
+function trimmedMeanAndCount(values: readonly number[]): { mean: number; count: number } {
+  const n = values.length;
+  let argmin = -1;
+  let argmax = -1;
+  if (n > 2) {
+    argmin = 0;
+    argmax = 0;
+    for (let i = 1; i < n; i++) {
+      if (values[i] < values[argmin]) argmin = i;
+      if (values[i] > values[argmax]) argmax = i;
+    }
+  }
+  let sum = 0;
+  let count = 0;
+  for (let i = 0; i < n; i++) {
+    if (i === argmin || i === argmax) continue;
+    sum += values[i];
+    count++;
+  }
+  return { mean: sum / count, count };
+}
+
 export function trimmedMeanWithPrior(values: readonly number[], prior: number | undefined, penalizer: number): number {
-  const { kept } = trimExtrema(values);
-  if (kept.length === 0) return 0;
-  const m = mean(kept);
-  if (prior !== undefined && penalizer) return (kept.length * m + penalizer * prior) / (kept.length + penalizer);
+  const { mean: m, count } = trimmedMeanAndCount(values);
+  if (count === 0) return 0;
+  if (prior !== undefined && penalizer) return (count * m + penalizer * prior) / (count + penalizer);
   return m;
 }
 
@@ -183,20 +208,26 @@ export class PhotodiodeSampler {
     return this.input(channel).driver === "ads1114";
   }
 
-  /** `samples` sweeps over every channel spread over `spanSeconds`; times are seconds since the first. */
-  private async sweep(samples: number, spanSeconds: number): Promise<{ times: Map<PdChannel, number[]>; raw: Map<PdChannel, number[]> }> {
+  /**
+   * `samples` sweeps over every channel spread over `spanSeconds`; times are seconds since the
+   * first. Both come back as one array per channel, in `channels` order (indexed, not keyed, as
+   * this runs for every sample of every reading).
+   */
+  private async sweep(samples: number, spanSeconds: number): Promise<{ times: number[][]; raw: number[][] }> {
     const { clock } = this.opts;
-    const times = new Map(this.channels.map((c) => [c, [] as number[]]));
-    const raw = new Map(this.channels.map((c) => [c, [] as number[]]));
+    const inputs = this.channels.map((c) => this.input(c));
+    const times = inputs.map((): number[] => []);
+    const raw = inputs.map((): number[] => []);
+    const spacingS = spanSeconds / (samples - 1);
     const start = clock.now();
     for (let k = 0; k < samples; k++) {
       const sweepStart = clock.now();
-      for (const c of this.channels) {
-        times.get(c)!.push((clock.now() - start) / 1000);
-        raw.get(c)!.push(await this.input(c).readRaw());
+      for (let i = 0; i < inputs.length; i++) {
+        times[i].push((clock.now() - start) / 1000);
+        raw[i].push(await inputs[i].readRaw());
       }
       const tookS = (clock.now() - sweepStart) / 1000;
-      const waitS = -tookS + (spanSeconds / (samples - 1)) * ((k * PHI_FRACTION) % 1);
+      const waitS = -tookS + spacingS * ((k * PHI_FRACTION) % 1);
       if (waitS > 0) await clock.sleep(waitS * 1000);
     }
     return { times, raw };
@@ -210,10 +241,10 @@ export class PhotodiodeSampler {
     for (const c of this.channels) await this.input(c).setGain(1);
     const { times, raw } = await this.sweep(10, 0.25);
     const out = new Map<PdChannel, number>();
-    for (const c of this.channels) {
-      if (this.acHz === undefined && !this.isSingleInputChip(c)) this.acHz = this.estimateMainsFrequency(times, raw);
-      const volts = this.input(c).rawToVolts(mean(raw.get(c)!));
-      await this.checkVoltage(volts);
+    for (const [i, c] of this.channels.entries()) {
+      if (this.acHz === undefined && !this.isSingleInputChip(c)) this.acHz = this.estimateMainsFrequency(times[0], raw[0]);
+      const volts = this.input(c).rawToVolts(mean(raw[i]));
+      if (volts > 3.0) await this.voltageTooHigh(volts);
       if (this.opts.dynamicGain) await this.input(c).adjustGainFor(volts);
       out.set(c, volts);
     }
@@ -224,12 +255,12 @@ export class PhotodiodeSampler {
     return out;
   }
 
-  private estimateMainsFrequency(times: Map<PdChannel, number[]>, raw: Map<PdChannel, number[]>): number {
-    const c = this.channels[0];
+  /** From the first channel's samples (the original fits the first channel only). */
+  private estimateMainsFrequency(times: readonly number[], raw: readonly number[]): number {
     let best = FREQUENCIES_TO_TRY[0];
     let bestAic = Number.POSITIVE_INFINITY;
     for (const f of FREQUENCIES_TO_TRY) {
-      const { aic } = sineFitWithKnownFrequency(times.get(c)!, raw.get(c)!, f);
+      const { aic } = sineFitWithKnownFrequency(times, raw, f);
       if (aic < bestAic) {
         bestAic = aic;
         best = f;
@@ -256,28 +287,36 @@ export class PhotodiodeSampler {
     const { times, raw } = await this.sweep(this.oversampling, 0.85);
     const estimates = new Map<PdChannel, number>();
     const penalizer = this.opts.penalizer * this.oversampling;
-    for (const c of this.channels) {
+    for (let i = 0; i < this.channels.length; i++) {
+      const c = this.channels[i];
       const input = this.input(c);
       const offset = this.offsets.get(c) ?? 0;
-      const shifted = raw.get(c)!.map((x) => Math.max(x - offset, 0));
+      // The sweep's arrays are this reading's own: shift in place rather than copy.
+      const shifted = raw[i];
+      for (let k = 0; k < shifted.length; k++) shifted[k] = Math.max(shifted[k] - offset, 0);
       const previousVolts = this.previous.get(c);
       const prior = previousVolts === undefined ? undefined : input.voltsToRaw(previousVolts);
       const rawEstimate =
         this.isSingleInputChip(c) || this.acHz === undefined
           ? trimmedMeanWithPrior(shifted, prior, penalizer)
-          : sineFitWithKnownFrequency(times.get(c)!, shifted, this.acHz, prior, penalizer).offset;
+          : sineFitWithKnownFrequency(times[i], shifted, this.acHz, prior, penalizer).offset;
       const volts = Math.round(input.rawToVolts(rawEstimate) * 1e10) / 1e10;
       estimates.set(c, Math.max(volts, 0));
       const smoothed = this.signalEma.get(c)!.update(volts);
-      await this.checkVoltage(smoothed);
-      if (this.opts.dynamicGain) await input.adjustGainFor(smoothed);
+      if (smoothed > 3.0) await this.voltageTooHigh(smoothed);
+      // Without a programmable gain (the HAT MCU) the adjustment is a no-op: spare the async call.
+      if (this.opts.dynamicGain && input.hasGain) await input.adjustGainFor(smoothed);
     }
     this.previous = estimates;
     return new Map(estimates);
   }
 
-  private async checkVoltage(volts: number): Promise<void> {
+  /**
+   * For volts above 3.0 V (callers check first, so a normal reading does not pay for an async call
+   * per channel): 3.2 V stops the job, above 3.0 V warns.
+   */
+  private async voltageTooHigh(volts: number): Promise<void> {
     if (volts > 3.2) await this.opts.onVoltageTooHigh(volts, "shutdown");
-    else if (volts > 3.0) await this.opts.onVoltageTooHigh(volts, "warning");
+    else await this.opts.onVoltageTooHigh(volts, "warning");
   }
 }

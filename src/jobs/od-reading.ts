@@ -138,6 +138,15 @@ export class OdReader extends BackgroundJob {
   private readonly preRead: PreReadCallback[] = [];
   private readonly postRead: PostReadCallback[] = [];
   private readonly random: () => number;
+  /**
+   * Config values each reading uses, parsed on first use: the job's config never changes, and
+   * parsing them again for every reading was ~1 % of a simulated run. Not read at start-up, so a
+   * bad value still fails each reading (logged), at the point of the reading it always did.
+   */
+  private turnOffLedsDuringReading: boolean | undefined;
+  private ledSettleSeconds: number | undefined;
+  /** The LED channels other than IR (locked during a reading); fixed once `setup` knows the IR channel. */
+  private otherLedChannels: LedChannel[] = [];
   /** The last successful readings (what `ods` holds). */
   latest: OdReadingsPayload | undefined;
 
@@ -238,6 +247,7 @@ export class OdReader extends BackgroundJob {
       throw new Error("`leds` section must contain `IR` value. Ex:\n[leds]\nA=IR");
     }
     this.irChannel = irChannel as LedChannel;
+    this.otherLedChannels = LED_CHANNELS.filter((c) => c !== this.irChannel);
     const { auto, intensity } = this.initialIrLedIntensity();
     this.setSetting("ir_led_intensity", intensity);
 
@@ -317,7 +327,7 @@ export class OdReader extends BackgroundJob {
   }
 
   private nonIrChannels(): LedChannel[] {
-    return LED_CHANNELS.filter((c) => c !== this.irChannel);
+    return this.otherLedChannels;
   }
 
   private lockOwner(): string {
@@ -375,7 +385,8 @@ export class OdReader extends BackgroundJob {
   }
 
   private irOnRestOffState(): LedRequest {
-    if (this.config.getBoolean("od_reading.config", "turn_off_leds_during_reading", true)) {
+    this.turnOffLedsDuringReading ??= this.config.getBoolean("od_reading.config", "turn_off_leds_during_reading", true);
+    if (this.turnOffLedsDuringReading) {
       const out: LedRequest = {};
       for (const c of LED_CHANNELS) out[c] = c === this.irChannel ? this.irLedIntensity : 0;
       return out;
@@ -400,8 +411,8 @@ export class OdReader extends BackgroundJob {
         () =>
           this.leds.withLockedChannels(this.nonIrChannels(), async () => {
             if (!(this.options.fakeData || this.options.skipLedSettleWait)) {
-              const settle = this.config.getFloat("od_reading.config", "duration_between_led_off_and_od_reading", 0.125);
-              await this.clock.sleep(settle * 1000);
+              this.ledSettleSeconds ??= this.config.getFloat("od_reading.config", "duration_between_led_off_and_od_reading", 0.125);
+              await this.clock.sleep(this.ledSettleSeconds * 1000);
             }
             return subtractBlank(await this.readFromAdc(), this.blank);
           }, this.lockOwner()),

@@ -7,6 +7,7 @@ import { createSimulatedUnit } from "../../src/hardware/sim";
 import { KeyValueCache, openCacheDatabase } from "../../src/jobs/local-storage";
 import { JobLogger, type LogRecord, type LogSink } from "../../src/jobs/logger";
 import { JobRegistry } from "../../src/jobs/registry";
+import { encodeMsgspecJson } from "../../src/pubsub/codec";
 import { decodeLEDChangeEvent } from "../../src/pubsub/structs";
 import { parseFloatRange } from "../../src/jobs/job-command";
 import { VirtualClock } from "../../src/util/clock";
@@ -91,6 +92,21 @@ test("temporary intensities are restored even when the body throws", async () =>
     throw new Error("boom");
   })).rejects.toThrow("boom");
   expect(r.controller.currentState()).toEqual({ A: 30, B: 0, C: 0, D: 0 });
+});
+
+test("every leds/intensity payload is the encoding of the state just set, also when states repeat", async () => {
+  const r = rig();
+  const requests = [{ A: 80, B: 0, C: 0, D: 0 }, { A: 0 }, { A: 80 }, { A: 0 }, { C: 5 }, { A: 80 }, { C: 0 }, { A: -0 }, { A: 0 }, { A: 0.1 + 0.2 }];
+  for (const request of requests) {
+    await r.controller.setIntensities(request, { verbose: false });
+    expect(r.published.at(-1)!.payload).toBe(encodeMsgspecJson(r.controller.currentState()));
+  }
+  expect(r.published.map((p) => p.payload).slice(0, 4)).toEqual([
+    '{"A":80.0,"B":0.0,"C":0.0,"D":0.0}',
+    '{"A":0.0,"B":0.0,"C":0.0,"D":0.0}',
+    '{"A":80.0,"B":0.0,"C":0.0,"D":0.0}',
+    '{"A":0.0,"B":0.0,"C":0.0,"D":0.0}',
+  ]);
 });
 
 test("intensities print like Python's 0.3g", () => {

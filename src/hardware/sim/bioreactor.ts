@@ -145,6 +145,7 @@ export interface InitialConditions {
   timeMs: number;
 }
 
+const PUMP_KINDS: readonly PumpKind[] = ["media", "alt_media", "waste"];
 const AUX_DIVIDER = 0.134;
 const TMP1075_STEP_C = 0.0625;
 
@@ -155,6 +156,12 @@ export class SimulatedBioreactor {
    * for six roles' duty cycles, and walking the wiring table each time was a tenth of a simulation.
    */
   private readonly pinsByRole: Record<PwmRole, string[]>;
+  /**
+   * Each role's duty cycle (the highest of its pins), kept in step with `state.dutyCycles` by
+   * `setDutyCycle`: an OD reading integrates about a dozen short steps, each asking for six roles,
+   * while duty cycles change a few times a minute at most.
+   */
+  private readonly dutyByRole: Record<PwmRole, number>;
 
   private constructor(
     readonly params: BioreactorParams,
@@ -163,6 +170,8 @@ export class SimulatedBioreactor {
     this.rng = new Random(state.rng);
     this.pinsByRole = { stirring: [], media: [], alt_media: [], waste: [], heating: [], other: [] };
     for (const [pin, role] of Object.entries(params.wiring.pinRoles)) this.pinsByRole[role].push(pin);
+    this.dutyByRole = { stirring: 0, media: 0, alt_media: 0, waste: 0, heating: 0, other: 0 };
+    for (const role of Object.keys(this.pinsByRole) as PwmRole[]) this.refreshDuty(role);
   }
 
   static create(params: BioreactorParams, seed: number, initial: InitialConditions): SimulatedBioreactor {
@@ -228,27 +237,28 @@ export class SimulatedBioreactor {
     }
   }
 
-  private dutyFor(role: PwmRole): number {
+  private refreshDuty(role: PwmRole): void {
     let dc = 0;
     for (const pin of this.pinsByRole[role]) dc = Math.max(dc, this.state.dutyCycles[pin] ?? 0);
-    return dc;
+    this.dutyByRole[role] = dc;
   }
 
   private pumpsRunning(): boolean {
-    return this.dutyFor("media") > 0 || this.dutyFor("alt_media") > 0 || this.dutyFor("waste") > 0;
+    return this.dutyByRole.media > 0 || this.dutyByRole.alt_media > 0 || this.dutyByRole.waste > 0;
   }
 
   private step(seconds: number): void {
     const p = this.params;
     const s = this.state;
     const t0 = s.thermal.vialC;
-    s.thermal = stepThermal(s.thermal, p.thermal, this.dutyFor("heating"), p.ambientC, s.liquid.volumeMl, seconds);
+    s.thermal = stepThermal(s.thermal, p.thermal, this.dutyByRole.heating, p.ambientC, s.liquid.volumeMl, seconds);
     const meanVialC = (t0 + s.thermal.vialC) / 2;
     const mu = specificGrowthRate(p.culture, meanVialC, s.liquid.altMediaFraction);
     s.culture = growCulture(s.culture, p.culture, mu, seconds / 3600);
-    s.stirrer = stepStirrer(s.stirrer, p.stirrer, this.dutyFor("stirring"), s.faults.stirrerStalled, seconds);
-    for (const kind of ["media", "alt_media", "waste"] as const) {
-      const dc = this.dutyFor(kind);
+    s.stirrer = stepStirrer(s.stirrer, p.stirrer, this.dutyByRole.stirring, s.faults.stirrerStalled, seconds);
+    if (!this.pumpsRunning()) return;
+    for (const kind of PUMP_KINDS) {
+      const dc = this.dutyByRole[kind];
       if (dc > 0) this.moveLiquid(kind, (p.pumps[kind].mlPerSecondAtFullDuty * dc * seconds) / 100);
     }
   }
@@ -268,8 +278,11 @@ export class SimulatedBioreactor {
   // ---- actuators (callers advance time first) ----------------------------------------
 
   setDutyCycle(pin: number, dutyCycle: number): void {
-    if (dutyCycle <= 0) delete this.state.dutyCycles[String(pin)];
-    else this.state.dutyCycles[String(pin)] = Math.min(100, dutyCycle);
+    const key = String(pin);
+    if (dutyCycle <= 0) delete this.state.dutyCycles[key];
+    else this.state.dutyCycles[key] = Math.min(100, dutyCycle);
+    const role = this.params.wiring.pinRoles[key];
+    if (role !== undefined) this.refreshDuty(role);
   }
 
   dutyCycle(pin: number): number {
@@ -355,7 +368,9 @@ export class SimulatedBioreactor {
     s.noise[input] = residual;
     let spike = 0;
     if (this.rng.next() < o.spikeProbability) spike = this.rng.uniform(2, 5) * sigma * this.rng.normal();
-    const ripple = o.mainsRippleVolts * Math.sin((2 * Math.PI * o.mainsHz * s.timeMs) / 1000);
+    // Skipped without ripple (the default): the sine of ~1e12 rad needs a slow argument reduction,
+    // and 0·sin is ±0, which cannot change the clamped sum below.
+    const ripple = o.mainsRippleVolts === 0 ? 0 : o.mainsRippleVolts * Math.sin((2 * Math.PI * o.mainsHz * s.timeMs) / 1000);
     return o.darkVolts + signal + o.crosstalkVoltsPerPercent * otherLight + residual + spike + ripple + s.faults.photodiodeOffsetVolts;
   }
 

@@ -20,6 +20,7 @@ import {
   type HatIdentity,
   HEATER_PWM_HZ,
   type HardwareBackend,
+  LED_CHANNELS,
   type HeatingThermalConstants,
   type LedChannel,
   type LedDriver,
@@ -27,6 +28,7 @@ import {
   type PwmChannel,
   type TempSensor,
 } from "../ports";
+import type { SimulatedBioreactor } from "./bioreactor";
 import type { BioreactorHandle } from "./handle";
 
 export class SimPwm implements Pwm {
@@ -100,11 +102,14 @@ export class SimAdcInput implements AdcInput {
     return this.currentGain;
   }
 
+  /** One sample at the bioreactor's "now"; made once, since OD reading calls it ~20 times a reading. */
+  private readonly sample = (b: SimulatedBioreactor): number => {
+    b.checkI2c(this.address);
+    return b.readAdcVolts(this.name);
+  };
+
   async readRaw(): Promise<number> {
-    const volts = this.handle.use((b) => {
-      b.checkI2c(this.address);
-      return b.readAdcVolts(this.name);
-    });
+    const volts = this.handle.use(this.sample);
     if (this.driver === "pico") {
       return Math.min(4095 * this.picoScale, Math.max(0, Math.round(picoVoltsToRaw(volts, this.picoScale))));
     }
@@ -169,7 +174,7 @@ class SimLedDriver implements LedDriver {
   ) {}
 
   async setIntensity(channel: LedChannel, percent: number): Promise<void> {
-    if (!["A", "B", "C", "D"].includes(channel)) throw new RangeError(`LED channel must be A, B, C or D, got ${channel}`);
+    if (!LED_CHANNELS.includes(channel)) throw new RangeError(`LED channel must be A, B, C or D, got ${channel}`);
     const pct = clampPercent(percent);
     this.handle.use((b) => {
       b.checkI2c(this.address);

@@ -1,0 +1,89 @@
+import type { AdcInput } from "../../src/hardware/ports";
+import { PhotodiodeSampler, trimExtrema, trimmedMeanWithPrior } from "../../src/jobs/od-reading-adc";
+import { VirtualClock } from "../../src/util/clock";
+
+/** The estimator as first written: mean of `trimExtrema`'s kept values, then the ridge prior. */
+function reference(values: number[], prior: number | undefined, penalizer: number): number {
+  const { kept } = trimExtrema(values);
+  if (kept.length === 0) return 0;
+  const m = kept.reduce((a, b) => a + b, 0) / kept.length;
+  if (prior !== undefined && penalizer) return (kept.length * m + penalizer * prior) / (kept.length + penalizer);
+  return m;
+}
+
+describe("trimmedMeanWithPrior", () => {
+  test("drops one minimum and one maximum (first occurrences)", () => {
+    expect(trimmedMeanWithPrior([5, 1, 9, 1, 9, 3], undefined, 0)).toBe((5 + 1 + 9 + 3) / 4);
+    expect(trimmedMeanWithPrior([2, 2, 2, 2], undefined, 0)).toBe(2);
+    expect(trimmedMeanWithPrior([4, 8], undefined, 0)).toBe(6);
+    expect(trimmedMeanWithPrior([], undefined, 0)).toBe(0);
+    expect(trimmedMeanWithPrior([10, 0, 20, 30], 100, 2)).toBe((2 * 15 + 2 * 100) / 4);
+  });
+
+  test("is bit for bit the mean of the kept values, summed in order", () => {
+    let s = 12345;
+    const next = () => {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      return s / 2 ** 32;
+    };
+    for (let trial = 0; trial < 500; trial++) {
+      const n = trial % 45;
+      const values = Array.from({ length: n }, () => (next() < 0.1 ? 7.25 : next() * 3000 - 5));
+      const prior = trial % 3 === 0 ? undefined : next() * 3000;
+      const penalizer = trial % 4 === 0 ? 0 : next() * 50;
+      expect(Object.is(trimmedMeanWithPrior(values, prior, penalizer), reference(values, prior, penalizer))).toBe(true);
+    }
+  });
+});
+
+describe("PhotodiodeSampler over-voltage checks", () => {
+  /** An ADS1114-like input (no mains fit) whose every sample is `volts`, in millivolt raw units. */
+  function constantInput(name: string, volts: () => number): AdcInput {
+    return {
+      name,
+      driver: "ads1114",
+      address: 0x48,
+      channel: 0,
+      gain: 1,
+      hasGain: false,
+      readRaw: async () => volts() * 1000,
+      rawToVolts: (raw) => raw / 1000,
+      voltsToRaw: (v) => v * 1000,
+      readVolts: async () => volts(),
+      setGain: async () => {},
+      adjustGainFor: async () => false,
+    };
+  }
+
+  async function alarmsFor(volts: number): Promise<Array<[number, string]>> {
+    const clock = new VirtualClock(0);
+    const alarms: Array<[number, string]> = [];
+    const logger = { debug() {}, info() {}, notice() {}, warning() {}, error() {}, critical() {}, log() {} };
+    const sampler = new PhotodiodeSampler({
+      channels: ["2"],
+      inputs: { "2": constantInput("pd2", () => volts) },
+      clock,
+      logger,
+      dynamicGain: false,
+      penalizer: 0,
+      oversamplingCount: 5,
+      useDarkOffsets: false,
+      onVoltageTooHigh: (v, severity) => {
+        alarms.push([v, severity]);
+      },
+    });
+    const reading = sampler.takeReading();
+    await clock.runAll();
+    expect((await reading).get("2")).toBeCloseTo(volts, 9);
+    return alarms;
+  }
+
+  test("quiet up to 3.0 V, a warning above, a shutdown above 3.2 V", async () => {
+    expect(await alarmsFor(2.9)).toEqual([]);
+    expect(await alarmsFor(3.0)).toEqual([]);
+    const warning = await alarmsFor(3.1);
+    expect(warning.map(([, s]) => s)).toEqual(["warning"]);
+    expect(warning[0][0]).toBeCloseTo(3.1, 9);
+    expect((await alarmsFor(3.3)).map(([, s]) => s)).toEqual(["shutdown"]);
+  });
+});
