@@ -31,6 +31,7 @@ export interface SimulateFlags {
   out?: string;
   adcSamples?: string;
   experiment?: string;
+  threads?: string;
 }
 
 export function addSimulateOptions(cmd: Command): Command {
@@ -41,7 +42,8 @@ export function addSimulateOptions(cmd: Command): Command {
     .option("--seed <s>", "with --simulate: seed for the simulated cultures and sensor noise", "1")
     .option("--units <list>", "with --simulate: unit names, comma-separated (default: the profile's)")
     .option("--out <dir>", "with --simulate: output folder (default ./sim-output/<profile>-<timestamp>)")
-    .option("--adc-samples <n>", "with --simulate: ADC sweeps per OD reading (hardware: 40)", "10");
+    .option("--adc-samples <n>", "with --simulate: ADC sweeps per OD reading (hardware: 40)", "10")
+    .option("--threads <n>", "with --simulate --fast: worker threads the units run in (default: one per core, at most one per unit; 1: all in this thread)");
 }
 
 function positiveNumber(flag: string, text: string): number {
@@ -92,6 +94,7 @@ export async function runSimulatedProfile(file: string, text: string, flags: Sim
       clock: mode,
       outDir,
       adcOversampling: flags.adcSamples ? Math.round(positiveNumber("--adc-samples", flags.adcSamples)) : undefined,
+      threads: flags.threads ? Math.round(positiveNumber("--threads", flags.threads)) : undefined,
       log: (line) => {
         clearLine();
         err.write(`${line}\n`);
