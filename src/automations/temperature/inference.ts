@@ -10,7 +10,7 @@
  */
 
 import type { HardwareBackend, HeatingThermalConstants } from "../../hardware/ports";
-import { stepThermal } from "../../hardware/sim/thermal";
+import { thermalPropagator } from "../../hardware/sim/thermal";
 
 export interface CoolingCurve {
   /** Heater duty cycle (%) that was applied before the heater went off. */
@@ -53,10 +53,8 @@ export const linearCoolingCurveModel: VialTemperatureModel = (curve) => {
  * cooling during the ~105 s the heater is off.
  */
 export function twoNodeCoolingModel(c: HeatingThermalConstants): VialTemperatureModel {
-  const params = { ...c, heaterWatts: 0 };
-  // Response of each node at `t` to a unit excess temperature on the PCB or on the vial.
-  const response = (from: "pcb" | "vial", volumeMl: number, seconds: number) =>
-    stepThermal({ pcbC: from === "pcb" ? 1 : 0, vialC: from === "vial" ? 1 : 0 }, params, 0, 0, volumeMl, seconds);
+  // With the heater off and the room at 0 the steady state is 0, so the PCB's response at `t`
+  // to a unit excess on the PCB is e^{At}[0][0] (m11) and to one on the vial m12.
   return (curve) => {
     const s = curve.samples;
     const n = s.length;
@@ -69,9 +67,7 @@ export function twoNodeCoolingModel(c: HeatingThermalConstants): VialTemperature
     let say = 0;
     let sby = 0;
     for (let i = 0; i < n; i++) {
-      const t = i * curve.secondsBetweenSamples;
-      const a = response("pcb", volume, t).pcbC;
-      const b = response("vial", volume, t).pcbC;
+      const { m11: a, m12: b } = thermalPropagator(c, volume, i * curve.secondsBetweenSamples);
       const y = s[i] - room;
       saa += a * a;
       sab += a * b;
@@ -83,8 +79,9 @@ export function twoNodeCoolingModel(c: HeatingThermalConstants): VialTemperature
     if (Math.abs(det) < 1e-12) return s[n - 1];
     const pcb0 = (say * sbb - sby * sab) / det;
     const vial0 = (saa * sby - sab * say) / det;
-    const end = (n - 1) * curve.secondsBetweenSamples;
-    return room + response("pcb", volume, end).vialC * pcb0 + response("vial", volume, end).vialC * vial0;
+    // The vial's own response, propagated to the end of the curve.
+    const end = thermalPropagator(c, volume, (n - 1) * curve.secondsBetweenSamples);
+    return room + end.m21 * pcb0 + end.m22 * vial0;
   };
 }
 

@@ -383,12 +383,14 @@ export class SimulatedBioreactor {
 
   /** For the hall sensor: current speed and the fraction of a revolution since the last edge. */
   stirrerMotion(): { rpm: number; phase: number; periodJitter: number } {
-    return { ...this.state.stirrer, periodJitter: this.params.stirrer.periodJitter };
+    // Spelled out rather than spread: the hall sensor asks once per revolution.
+    const s = this.state.stirrer;
+    return { rpm: s.rpm, phase: s.phase, periodJitter: this.params.stirrer.periodJitter };
   }
 
   /** The magnet passed the sensor: a new revolution starts. */
   markHallEdge(): void {
-    this.state.stirrer = { ...this.state.stirrer, phase: 0 };
+    this.state.stirrer = { rpm: this.state.stirrer.rpm, phase: 0 };
   }
 
   /** Normal draw for callers that add their own noise (hall-sensor jitter). */

@@ -224,21 +224,38 @@ export class SimHallSensor implements GpioEdgeSource {
     this.timer = undefined;
   }
 
+  /**
+   * Delay to the next magnet pass, or undefined while the stir bar stands still. Runs once per
+   * simulated revolution (millions in a week), so it builds no intermediate objects.
+   */
+  private static nextEdgeDelay(b: SimulatedBioreactor): number | undefined {
+    const { rpm, phase, periodJitter } = b.stirrerMotion();
+    // Drawn even when stopped: the bioreactor's noise sequence must not depend on the speed.
+    const z = b.normal();
+    if (rpm < 1) return undefined;
+    const periodMs = 60_000 / rpm;
+    return Math.max(0.05, (1 - phase) * periodMs * (1 + periodJitter * z));
+  }
+
+  private static markEdge(b: SimulatedBioreactor): void {
+    b.markHallEdge();
+  }
+
   private scheduleNext(): void {
     const now = this.clock.now();
-    const { rpm, phase, periodJitter, z } = this.handle.use((b) => ({ ...b.stirrerMotion(), z: b.normal() }));
-    if (rpm < 1) {
-      this.timer = this.clock.setTimeout(() => this.scheduleNext(), SimHallSensor.IDLE_POLL_MS);
+    const delay = this.handle.use(SimHallSensor.nextEdgeDelay);
+    if (delay === undefined) {
+      this.timer = this.clock.setTimeout(this.idlePoll, SimHallSensor.IDLE_POLL_MS);
       return;
     }
-    const periodMs = 60_000 / rpm;
-    const delay = Math.max(0.05, (1 - phase) * periodMs * (1 + periodJitter * z));
     const due = now + delay;
     this.timer = this.clock.setTimeout(() => this.fire(due), delay);
   }
 
+  private readonly idlePoll = () => this.scheduleNext();
+
   private fire(due: number): void {
-    this.handle.use((b) => b.markHallEdge());
+    this.handle.use(SimHallSensor.markEdge);
     for (const l of [...this.listeners]) l(due);
     if (this.listeners.size > 0) this.scheduleNext();
   }

@@ -35,7 +35,7 @@ export interface ThermalState {
 
 const WATER_J_PER_K_PER_ML = 4.18;
 
-function system(p: ThermalParams, volumeMl: number) {
+function system(p: HeatingThermalConstants, volumeMl: number) {
   const cp = p.pcbHeatCapacityJPerK;
   const cv = p.vialDryHeatCapacityJPerK + WATER_J_PER_K_PER_ML * volumeMl;
   return {
@@ -43,7 +43,37 @@ function system(p: ThermalParams, volumeMl: number) {
     a12: p.pcbToVialWPerK / cp,
     a21: p.pcbToVialWPerK / cv,
     a22: -(p.pcbToVialWPerK + p.vialToAmbientWPerK) / cv,
-    b1: p.heaterWatts / cp,
+  };
+}
+
+/**
+ * e^{At}: how the two nodes' excess over their steady state evolves over `seconds`
+ * (row 1 the PCB, row 2 the vial). The identity for `seconds` ≤ 0.
+ */
+export interface ThermalPropagator {
+  m11: number;
+  m12: number;
+  m21: number;
+  m22: number;
+}
+
+export function thermalPropagator(p: HeatingThermalConstants, volumeMl: number, seconds: number): ThermalPropagator {
+  if (seconds <= 0) return { m11: 1, m12: 0, m21: 0, m22: 1 };
+  const { a11, a12, a21, a22 } = system(p, volumeMl);
+  // Eigenvalues of A are real and negative: the off-diagonal terms have the same sign.
+  const half = (a11 + a22) / 2;
+  const disc = Math.sqrt(((a11 - a22) / 2) ** 2 + a12 * a21);
+  const l1 = half + disc;
+  const l2 = half - disc;
+  const e1 = Math.exp(l1 * seconds);
+  const e2 = Math.exp(l2 * seconds);
+  // e^{At} = (e1·(A − l2 I) − e2·(A − l1 I)) / (l1 − l2)
+  const d = l1 - l2;
+  return {
+    m11: (e1 * (a11 - l2) - e2 * (a11 - l1)) / d,
+    m12: ((e1 - e2) * a12) / d,
+    m21: ((e1 - e2) * a21) / d,
+    m22: (e1 * (a22 - l2) - e2 * (a22 - l1)) / d,
   };
 }
 
@@ -67,22 +97,9 @@ export function stepThermal(
   seconds: number,
 ): ThermalState {
   if (seconds <= 0) return s;
-  const { a11, a12, a21, a22 } = system(p, volumeMl);
   const ss = thermalSteadyState(p, dutyCycle, ambientC);
   const x1 = s.pcbC - ss.pcbC;
   const x2 = s.vialC - ss.vialC;
-  // Eigenvalues of A are real and negative: the off-diagonal terms have the same sign.
-  const half = (a11 + a22) / 2;
-  const disc = Math.sqrt(((a11 - a22) / 2) ** 2 + a12 * a21);
-  const l1 = half + disc;
-  const l2 = half - disc;
-  const e1 = Math.exp(l1 * seconds);
-  const e2 = Math.exp(l2 * seconds);
-  // e^{At} = (e1·(A − l2 I) − e2·(A − l1 I)) / (l1 − l2)
-  const d = l1 - l2;
-  const m11 = (e1 * (a11 - l2) - e2 * (a11 - l1)) / d;
-  const m12 = ((e1 - e2) * a12) / d;
-  const m21 = ((e1 - e2) * a21) / d;
-  const m22 = (e1 * (a22 - l2) - e2 * (a22 - l1)) / d;
-  return { pcbC: ss.pcbC + m11 * x1 + m12 * x2, vialC: ss.vialC + m21 * x1 + m22 * x2 };
+  const m = thermalPropagator(p, volumeMl, seconds);
+  return { pcbC: ss.pcbC + m.m11 * x1 + m.m12 * x2, vialC: ss.vialC + m.m21 * x1 + m.m22 * x2 };
 }

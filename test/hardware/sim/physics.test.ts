@@ -1,6 +1,6 @@
 import { cardinalTemperatureFactor } from "../../../src/hardware/sim/culture";
 import { createSimulatedUnit, type SimulatedUnitOptions } from "../../../src/hardware/sim";
-import { thermalSteadyState } from "../../../src/hardware/sim/thermal";
+import { stepThermal, thermalPropagator, thermalSteadyState } from "../../../src/hardware/sim/thermal";
 import { VirtualClock } from "../../../src/util/clock";
 
 const HOUR = 3600_000;
@@ -226,6 +226,23 @@ describe("heater and temperature", () => {
       await clock.advance(MIN, 0);
     }
     expect(Math.abs(unit.bioreactor.readout().vialTemperatureC - 30)).toBeLessThan(0.3);
+  });
+});
+
+describe("thermal propagator", () => {
+  // The cooling-curve inference reads the unit responses off e^{At} directly; they must be the
+  // very numbers stepping a unit excess with the heater off in a 0 °C room gives.
+  test("its entries are stepThermal's responses to a unit excess, to the bit", () => {
+    const { unit } = unitAt37();
+    const p = { ...unit.bioreactor.params().thermal, heaterWatts: 0 };
+    for (const volume of [0, 14, 20.5]) {
+      for (const t of [0, 0.05, 5.3, 111.7, 3600]) {
+        const m = thermalPropagator(p, volume, t);
+        const fromPcb = stepThermal({ pcbC: 1, vialC: 0 }, p, 0, 0, volume, t);
+        const fromVial = stepThermal({ pcbC: 0, vialC: 1 }, p, 0, 0, volume, t);
+        expect([m.m11, m.m21, m.m12, m.m22]).toEqual([fromPcb.pcbC, fromPcb.vialC, fromVial.pcbC, fromVial.vialC]);
+      }
+    }
   });
 });
 
