@@ -47,13 +47,30 @@ export class InProcessBus {
     }
     const matched = this.index.match(topic);
     if (matched.length === 0) return;
-    for (const sub of matched) {
-      const message: MqttMessage = { topic, payload, qos: Math.min(qos, sub.qos) as QoS, retain: false };
-      queueMicrotask(() => {
+    // One microtask hands the message to every subscriber in turn. That is the order one
+    // microtask per subscriber gave too (queued back to back, they ran before anything a handler
+    // queues), at a fraction of the closures; a throwing handler must not starve the rest, so its
+    // error is rethrown in a microtask of its own, where it surfaced before.
+    queueMicrotask(() => {
+      // Subscribers asking for the same QoS share one message object.
+      const byQos: Array<MqttMessage | undefined> = [undefined, undefined, undefined];
+      for (const sub of matched) {
+        const q = (qos < sub.qos ? qos : sub.qos) as QoS;
+        let message = byQos[q];
+        if (message === undefined) {
+          message = { topic, payload, qos: q, retain: false };
+          byQos[q] = message;
+        }
         this.delivered++;
-        sub.client.deliver(sub, message);
-      });
-    }
+        try {
+          sub.client.deliver(sub, message);
+        } catch (e) {
+          queueMicrotask(() => {
+            throw e;
+          });
+        }
+      }
+    });
   }
 
   subscribe(sub: Sub): void {
