@@ -1,8 +1,8 @@
 import { encodeMsgspecJson } from "../../src/pubsub/msgspec-json";
 import { formatMillisTimestamp, formatPayloadTimestamp } from "../../src/util/python-format";
 
-// The implementations these replaced (assembled from the Date's UTC fields), kept as the reference:
-// the fast paths must write the same bytes for every instant.
+// The implementations these replaced (assembled from the Date's UTC getters), kept as the
+// reference: the arithmetic versions must write the same bytes for every instant.
 const pad = (n: number, width: number) => n.toString().padStart(width, "0");
 const isoSeconds = (d: Date) =>
   `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1, 2)}-${pad(d.getUTCDate(), 2)}` +
@@ -28,7 +28,7 @@ function random(seed: number): () => number {
   };
 }
 
-describe("timestamp formatting matches the field-by-field reference", () => {
+describe("timestamp formatting matches the Date-getter reference", () => {
   const instants: number[] = [
     0,
     Date.UTC(1000, 0, 1),
@@ -44,6 +44,16 @@ describe("timestamp formatting matches the field-by-field reference", () => {
     1.5,
     -1.5,
     Date.UTC(2026, 0, 1) + 0.999,
+    -0.5,
+    -999.9,
+    Date.UTC(2024, 1, 29, 23, 59, 59, 999),
+    Date.UTC(2000, 1, 29),
+    Date.UTC(1900, 2, 1),
+    Date.UTC(-1, 0, 1),
+    8.64e15,
+    -8.64e15,
+    8.64e15 + 1,
+    Number.NaN,
   ];
   const next = random(20260101);
   // Millisecond instants around now, whole seconds, and any instant a Date can hold.
