@@ -11,7 +11,7 @@
  * the registry row stopped and closes the connection cleanly (so the will does not fire).
  */
 import type { ConfigReader } from "../config/types";
-import { decodeSetPayload, encodeSettingValue } from "../pubsub/codec";
+import { decodeSetPayload, encodeSettingPayload } from "../pubsub/codec";
 import type { LastWill, MqttMessage, PubSubClient, QoS } from "../pubsub/types";
 import type { Clock, TimerHandle } from "../util/clock";
 import { formatPyScalar, PyInt } from "../util/python-format";
@@ -277,7 +277,7 @@ export abstract class BackgroundJob {
     const spec = this.specs.get(name)!;
     const topicName = name === "state" ? "$state" : name;
     const value = this.getSetting(name);
-    this.publishRaw(this.settingTopic(topicName), encodeSettingValue(value, spec.datatype), { qos: 2, retain: true });
+    this.publishRaw(this.settingTopic(topicName), encodeSettingPayload(value, spec.datatype), { qos: 2, retain: true });
     if (this.jobId !== undefined) this.deps.registry.upsertSetting(this.jobId, topicName, value);
   }
 
