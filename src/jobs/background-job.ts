@@ -12,7 +12,7 @@
  */
 import type { ConfigReader } from "../config/types";
 import { decodeSetPayload, encodeSettingPayload } from "../pubsub/codec";
-import type { LastWill, MqttMessage, PubSubClient, QoS } from "../pubsub/types";
+import type { LastWill, MqttMessage, PublishOptions, PubSubClient, QoS } from "../pubsub/types";
 import type { Clock, TimerHandle } from "../util/clock";
 import { formatPyScalar, PyInt } from "../util/python-format";
 import { JobLogger, type LogSink } from "./logger";
@@ -79,6 +79,9 @@ export class NotActiveWorkerError extends Error {
   override name = "NotActiveWorkerError";
 }
 
+/** Settings are retained and sent with QoS 2, as the original publishes them (shared: never modified). */
+const SETTING_PUBLISH: Readonly<PublishOptions> = { qos: 2, retain: true };
+
 const SETTING_NAME = /^[A-Za-z0-9]+(_[A-Za-z0-9]+)*$/;
 
 /** Python's `format_with_optional_units`: value, unit suffix, truncated to 40 characters with `...`. */
@@ -117,6 +120,8 @@ export abstract class BackgroundJob {
   /** Declared settings in declaration order, including `state` (published as `$state`). */
   private readonly specs = new Map<string, SettingSpec>();
   private readonly values = new Map<string, unknown>();
+  /** `settingTopic` of this job's settings, by topic name (`$state`, `od1` …). */
+  private readonly ownTopics = new Map<string, string>();
   /** Custom handlers for `/set`, the equivalent of the original's `set_<attr>` methods. */
   protected readonly setters: Record<string, (value: unknown) => void | Promise<void>> = {};
 
@@ -277,8 +282,21 @@ export abstract class BackgroundJob {
     const spec = this.specs.get(name)!;
     const topicName = name === "state" ? "$state" : name;
     const value = this.getSetting(name);
-    this.publishRaw(this.settingTopic(topicName), encodeSettingPayload(value, spec.datatype), { qos: 2, retain: true });
+    this.publishRaw(this.ownSettingTopic(topicName), encodeSettingPayload(value, spec.datatype), SETTING_PUBLISH);
     if (this.jobId !== undefined) this.deps.registry.upsertSetting(this.jobId, topicName, value);
+  }
+
+  /**
+   * The topic of one of this job's settings, built once: a reading republishes the same dozen
+   * topics, and the bus looks each up by its text (a string built anew is hashed anew).
+   */
+  private ownSettingTopic(topicName: string): string {
+    let topic = this.ownTopics.get(topicName);
+    if (topic === undefined) {
+      topic = this.settingTopic(topicName);
+      this.ownTopics.set(topicName, topic);
+    }
+    return topic;
   }
 
   // ---------------------------------------------------------------- MQTT helpers for subclasses

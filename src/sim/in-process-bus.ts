@@ -19,6 +19,8 @@ interface Sub {
   qos: QoS;
   allowRetained: boolean;
   client: InProcessClient;
+  /** Until unsubscribed (checked on every delivery, cheaper than a set lookup). */
+  active: boolean;
 }
 
 /** Counters for the run summary and the benchmark. */
@@ -134,6 +136,7 @@ export class InProcessClient implements PubSubClient {
       qos: opts.qos ?? 0,
       allowRetained: opts.allowRetained ?? true,
       client: this,
+      active: true,
     };
     this.mySubs.add(sub);
     this.bus.subscribe(sub);
@@ -141,12 +144,13 @@ export class InProcessClient implements PubSubClient {
   }
 
   deliver(sub: Sub, message: MqttMessage): void {
-    if (!this.connected || !this.mySubs.has(sub)) return;
+    if (!this.connected || !sub.active) return;
     sub.handler(message);
   }
 
   private dropSub(sub: Sub): void {
     if (!this.mySubs.delete(sub)) return;
+    sub.active = false;
     this.bus.unsubscribe(sub);
   }
 
