@@ -11,11 +11,12 @@
  * the registry row stopped and closes the connection cleanly (so the will does not fire).
  */
 import type { ConfigReader } from "../config/types";
-import { decodeSetPayload, encodeSettingValue } from "../pubsub/codec";
+import { decodeSetPayload, encodeSettingPayload } from "../pubsub/codec";
 import type { LastWill, MqttMessage, PublishOptions, PubSubClient, QoS } from "../pubsub/types";
 import type { Clock, TimerHandle } from "../util/clock";
 import { formatPyScalar, PyInt } from "../util/python-format";
 import { JobLogger, type LogSink } from "./logger";
+import { PublishQueue } from "./publish-queue";
 import type { JobRegistry } from "./registry";
 
 export const JOB_STATES = ["init", "ready", "sleeping", "disconnected", "lost"] as const;
@@ -78,6 +79,9 @@ export class NotActiveWorkerError extends Error {
   override name = "NotActiveWorkerError";
 }
 
+/** Settings are retained and sent with QoS 2, as the original publishes them (shared: never modified). */
+const SETTING_PUBLISH: Readonly<PublishOptions> = { qos: 2, retain: true };
+
 const SETTING_NAME = /^[A-Za-z0-9]+(_[A-Za-z0-9]+)*$/;
 
 /** Python's `format_with_optional_units`: value, unit suffix, truncated to 40 characters with `...`. */
@@ -116,6 +120,8 @@ export abstract class BackgroundJob {
   /** Declared settings in declaration order, including `state` (published as `$state`). */
   private readonly specs = new Map<string, SettingSpec>();
   private readonly values = new Map<string, unknown>();
+  /** `settingTopic` of this job's settings, by topic name (`$state`, `od1` …). */
+  private readonly ownTopics = new Map<string, string>();
   /** Custom handlers for `/set`, the equivalent of the original's `set_<attr>` methods. */
   protected readonly setters: Record<string, (value: unknown) => void | Promise<void>> = {};
 
@@ -125,8 +131,8 @@ export abstract class BackgroundJob {
   private started = false;
   /** Serialises state changes and `/set` handling so they apply one at a time, in arrival order. */
   private work: Promise<void> = Promise.resolve();
-  private readonly inFlight = new Set<Promise<void>>();
-  private publishChain: Promise<void> = Promise.resolve();
+  /** Everything this job publishes (settings and log lines), in the order it was written. */
+  private readonly outbox = new PublishQueue((topic, e) => this.logger.debug(`Publish to ${topic} failed: ${errorMessage(e)}`));
   private readonly timers = new Set<TimerHandle>();
   private resolveDisconnected!: () => void;
   /** Resolves once the job has disconnected and released its resources. */
@@ -276,8 +282,21 @@ export abstract class BackgroundJob {
     const spec = this.specs.get(name)!;
     const topicName = name === "state" ? "$state" : name;
     const value = this.getSetting(name);
-    this.publishRaw(this.settingTopic(topicName), encodeSettingValue(value, spec.datatype), { qos: 2, retain: true });
+    this.publishRaw(this.ownSettingTopic(topicName), encodeSettingPayload(value, spec.datatype), SETTING_PUBLISH);
     if (this.jobId !== undefined) this.deps.registry.upsertSetting(this.jobId, topicName, value);
+  }
+
+  /**
+   * The topic of one of this job's settings, built once: a reading republishes the same dozen
+   * topics, and the bus looks each up by its text (a string built anew is hashed anew).
+   */
+  private ownSettingTopic(topicName: string): string {
+    let topic = this.ownTopics.get(topicName);
+    if (topic === undefined) {
+      topic = this.settingTopic(topicName);
+      this.ownTopics.set(topicName, topic);
+    }
+    return topic;
   }
 
   // ---------------------------------------------------------------- MQTT helpers for subclasses
@@ -294,15 +313,7 @@ export abstract class BackgroundJob {
   protected publishRaw(topic: string, payload: string | Buffer, opts: { qos?: QoS; retain?: boolean } = {}): void {
     const client = this.client;
     if (!client) return;
-    this.chainPublish(client, topic, payload, opts, (e) => this.logger.debug(`Publish to ${topic} failed: ${errorMessage(e)}`));
-  }
-
-  private chainPublish(client: PubSubClient, topic: string, payload: string | Buffer, opts: PublishOptions, onError: (e: unknown) => void): Promise<void> {
-    const p = this.publishChain.then(() => client.publish(topic, payload, opts)).catch(onError);
-    this.publishChain = p;
-    this.inFlight.add(p);
-    void p.finally(() => this.inFlight.delete(p));
-    return p;
+    this.outbox.push(client, topic, payload, opts);
   }
 
   /**
@@ -315,7 +326,7 @@ export abstract class BackgroundJob {
       get clientId() {
         return client.clientId;
       },
-      publish: (topic, payload, opts = {}) => this.chainPublish(client, topic, payload, opts, () => undefined),
+      publish: (topic, payload, opts = {}) => this.outbox.pushQuietly(client, topic, payload, opts),
       subscribe: (filter, handler, opts) => client.subscribe(filter, handler, opts),
       onReconnect: (listener) => client.onReconnect(listener),
       onDisconnect: (listener) => client.onDisconnect(listener),
@@ -331,23 +342,39 @@ export abstract class BackgroundJob {
     opts: { qos?: QoS; allowRetained?: boolean; serialised?: boolean } = {},
   ): Promise<void> {
     if (!this.client) throw new Error("not connected");
-    await this.client.subscribe(
-      filter,
-      (message) => {
-        const run = async () => {
-          try {
-            await handler(message);
-          } catch (e) {
-            this.logger.error(errorMessage(e));
-            if (e instanceof Error && e.stack) this.logger.debug(e.stack);
-          }
-        };
-        if (opts.serialised === false) void run();
-        else this.enqueue(run);
-      },
-      { qos: opts.qos ?? 2, allowRetained: opts.allowRetained ?? true },
-    );
+    const deliver =
+      opts.serialised === false
+        ? (message: MqttMessage) => this.handleNow(handler, message)
+        : (message: MqttMessage) => {
+            this.enqueue(async () => {
+              try {
+                await handler(message);
+              } catch (e) {
+                this.reportHandlerError(e);
+              }
+            });
+          };
+    await this.client.subscribe(filter, deliver, { qos: opts.qos ?? 2, allowRetained: opts.allowRetained ?? true });
   }
+
+  /**
+   * Runs a handler at once. No async wrapper around it: automations take every reading this way,
+   * and a synchronous handler needs no promise at all; an asynchronous one's failure is reported
+   * exactly when awaiting it would have reported it.
+   */
+  private handleNow(handler: (message: MqttMessage) => void | Promise<void>, message: MqttMessage): void {
+    try {
+      const result = handler(message);
+      if (result instanceof Promise) result.then(undefined, this.reportHandlerError);
+    } catch (e) {
+      this.reportHandlerError(e);
+    }
+  }
+
+  private readonly reportHandlerError = (e: unknown): void => {
+    this.logger.error(errorMessage(e));
+    if (e instanceof Error && e.stack) this.logger.debug(e.stack);
+  };
 
   /** A repeating task on the job's clock, cancelled automatically at shutdown. */
   protected every(ms: number, fn: () => void | Promise<void>): TimerHandle {
@@ -367,7 +394,7 @@ export abstract class BackgroundJob {
 
   /** Waits for everything published so far to reach the broker. */
   async flush(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    await this.outbox.idle();
   }
 
   /** Like `flush`, but gives up after `ms` (the broker may be unreachable). */
@@ -375,7 +402,7 @@ export abstract class BackgroundJob {
     let timer: TimerHandle | undefined;
     const expired = new Promise<void>((resolve) => {
       timer = this.clock.setTimeout(() => {
-        this.logger.debug(`Gave up waiting for ${this.inFlight.size} publish(es) to reach the broker.`);
+        this.logger.debug(`Gave up waiting for ${this.outbox.size} publish(es) to reach the broker.`);
         resolve();
       }, ms);
     });

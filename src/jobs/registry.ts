@@ -99,14 +99,20 @@ export interface JobRegistryOptions {
    * transaction, just before anything reads or changes the registry. Only for a registry no other
    * process reads (a simulated unit's): there every OD reading republishes several settings, and a
    * statement per setting was a tenth of a simulated week. `created_at`/`updated_at` then record
-   * when the value was written, not when it was published.
+   * when the value was written, not when it was published. Values are encoded when written, too
+   * (most are replaced by the next reading before anyone reads them), so a job must not change a
+   * value object in place after publishing it — none does: each publish builds a fresh one.
    */
   deferSettingWrites?: boolean;
 }
 
 export class JobRegistry {
-  /** Deferred setting writes by `job_id` and setting; `null` deletes the row. */
-  private readonly pendingSettings = new Map<string, { jobId: number; setting: string; encoded: string | number | null }>();
+  /**
+   * Deferred setting values (not yet encoded) by `job_id`, then setting; `null`/`undefined`
+   * deletes the row. Per job, settings keep the order they were first published in, the order
+   * their rows are created in when written at once.
+   */
+  private readonly pendingSettings = new Map<number, Map<string, unknown>>();
   private readonly deferSettingWrites: boolean;
 
   constructor(
@@ -122,15 +128,17 @@ export class JobRegistry {
   /** Writes deferred settings; every other public method calls it first, so readers never see stale rows. */
   private flushSettings(): void {
     if (this.pendingSettings.size === 0) return;
-    const pending = [...this.pendingSettings.values()];
+    const pending = [...this.pendingSettings];
     this.pendingSettings.clear();
     this.db.transaction(() => {
-      for (const p of pending) {
-        try {
-          this.writeSetting(p.jobId, p.setting, p.encoded);
-        } catch {
-          // Its job row was removed meanwhile (`pio jobs purge`): the value has nowhere to go,
-          // and the reader that triggered this flush must not fail for it.
+      for (const [jobId, settings] of pending) {
+        for (const [setting, value] of settings) {
+          try {
+            this.writeSetting(jobId, setting, encodeRegistryValue(value));
+          } catch {
+            // Its job row was removed meanwhile (`pio jobs purge`): the value has nowhere to go,
+            // and the reader that triggered this flush must not fail for it.
+          }
         }
       }
     })();
@@ -168,12 +176,16 @@ export class JobRegistry {
   private upsertStatements: { del: Database.Statement; upsert: Database.Statement } | undefined;
 
   upsertSetting(jobId: number, setting: string, value: unknown): void {
-    const encoded = encodeRegistryValue(value);
     if (this.deferSettingWrites) {
-      this.pendingSettings.set(`${jobId}\u0000${setting}`, { jobId, setting, encoded });
+      let settings = this.pendingSettings.get(jobId);
+      if (settings === undefined) {
+        settings = new Map();
+        this.pendingSettings.set(jobId, settings);
+      }
+      settings.set(setting, value);
       return;
     }
-    this.writeSetting(jobId, setting, encoded);
+    this.writeSetting(jobId, setting, encodeRegistryValue(value));
   }
 
   private writeSetting(jobId: number, setting: string, encoded: string | number | null): void {

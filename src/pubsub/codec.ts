@@ -34,18 +34,29 @@ const EMPTY = Buffer.alloc(0);
  * - objects, arrays, Maps → msgspec JSON (struct field order = insertion order).
  */
 export function encodeSettingValue(value: unknown, datatype: SettingDatatype = "string"): Buffer {
-  if (value === null || value === undefined) return EMPTY;
+  const payload = encodeSettingPayload(value, datatype);
+  if (typeof payload !== "string") return payload;
+  return payload.length === 0 ? EMPTY : Buffer.from(payload, "utf8");
+}
+
+/**
+ * `encodeSettingValue` before the bytes: the UTF-8 text of the payload (`""` when cleared), or
+ * the bytes themselves for binary values. Publishers hand the text to the connection, which makes
+ * the bytes once — or, in process, only if some subscriber is there to receive them.
+ */
+export function encodeSettingPayload(value: unknown, datatype: SettingDatatype = "string"): string | Buffer {
+  if (value === null || value === undefined) return "";
   if (Buffer.isBuffer(value)) return value;
   if (value instanceof Uint8Array) return Buffer.from(value);
-  if (typeof value === "string") return Buffer.from(value, "utf8");
-  if (typeof value === "boolean") return Buffer.from(formatPyBool(value));
-  if (value instanceof PyInt) return Buffer.from(formatPyInt(value.value));
-  if (typeof value === "bigint") return Buffer.from(value.toString());
+  if (typeof value === "string") return value;
+  if (typeof value === "boolean") return formatPyBool(value);
+  if (value instanceof PyInt) return formatPyInt(value.value);
+  if (typeof value === "bigint") return value.toString();
   if (typeof value === "number") {
     const asInt = (datatype === "integer" || datatype === "boolean") && Number.isInteger(value);
-    return Buffer.from(asInt ? formatPyInt(value) : formatPyFloat(value));
+    return asInt ? formatPyInt(value) : formatPyFloat(value);
   }
-  return Buffer.from(encodeMsgspecJson(value), "utf8");
+  return encodeMsgspecJson(value);
 }
 
 /** Why a `/set` payload was refused; `message` is the text the original logs at ERROR. */

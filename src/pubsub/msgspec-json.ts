@@ -60,17 +60,24 @@ export function encodeMsgspecJson(value: unknown): string {
   if (Buffer.isBuffer(value) || value instanceof Uint8Array) return JSON.stringify(Buffer.from(value).toString("base64"));
   if (value instanceof Date) return JSON.stringify(formatPayloadTimestamp(value.getTime()));
   if (Array.isArray(value)) return `[${value.map(encodeMsgspecJson).join(",")}]`;
-  if (typeof value === "object") {
-    // Concatenated in place: settings and struct payloads are encoded for every publish.
+  if (value instanceof Map) {
     let text = "{";
-    const member = (k: unknown, v: unknown) => {
-      if (v === undefined) return;
-      if (text.length > 1) text += ",";
-      text += `${JSON.stringify(String(k))}:${encodeMsgspecJson(v)}`;
-    };
-    if (value instanceof Map) for (const [k, v] of value) member(k, v);
-    else for (const k in value as Record<string, unknown>) if (Object.hasOwn(value, k)) member(k, (value as Record<string, unknown>)[k]);
+    for (const [k, v] of value) text = appendMember(text, String(k), v);
+    return `${text}}`;
+  }
+  if (typeof value === "object") {
+    // Concatenated in place, without a closure per object: settings and struct payloads are
+    // encoded for every publish. `Object.keys` lists the own enumerable keys in `for…in` order.
+    const record = value as Record<string, unknown>;
+    let text = "{";
+    for (const k of Object.keys(record)) text = appendMember(text, k, record[k]);
     return `${text}}`;
   }
   throw new TypeError(`Cannot encode a ${typeof value} as JSON.`);
+}
+
+/** `text` (an object's JSON so far, from its `{`) with one more member; `undefined` members are skipped. */
+function appendMember(text: string, key: string, v: unknown): string {
+  if (v === undefined) return text;
+  return `${text}${text.length > 1 ? "," : ""}${JSON.stringify(key)}:${encodeMsgspecJson(v)}`;
 }

@@ -19,6 +19,8 @@ interface Sub {
   qos: QoS;
   allowRetained: boolean;
   client: InProcessClient;
+  /** Until unsubscribed (checked on every delivery, cheaper than a set lookup). */
+  active: boolean;
 }
 
 /** Counters for the run summary and the benchmark. */
@@ -28,8 +30,18 @@ export interface BusStats {
   retainedTopics: number;
 }
 
+/**
+ * A payload as published: text stays text until a subscriber is there to receive it (most
+ * settings a simulated unit publishes have none), then becomes UTF-8 bytes once per publish.
+ */
+type Payload = string | Buffer;
+
+function bytesOf(payload: Payload): Buffer {
+  return typeof payload === "string" ? Buffer.from(payload, "utf8") : payload;
+}
+
 export class InProcessBus {
-  private readonly retained = new Map<string, Buffer>();
+  private readonly retained = new Map<string, Payload>();
   private readonly index = new TopicIndex<Sub>();
   private seq = 0;
   private published = 0;
@@ -39,28 +51,48 @@ export class InProcessBus {
     return new InProcessClient(this, `${opts.clientIdBase}-${(this.seq++).toString(16)}`, opts.lastWill);
   }
 
-  publish(topic: string, payload: Buffer, qos: QoS, retain: boolean): void {
+  publish(topic: string, published: Payload, qos: QoS, retain: boolean): void {
     this.published++;
     if (retain) {
-      if (payload.length === 0) this.retained.delete(topic);
-      else this.retained.set(topic, payload);
+      // Empty text is exactly the empty payload (UTF-8 of no characters is no bytes).
+      if (published.length === 0) this.retained.delete(topic);
+      else this.retained.set(topic, published);
     }
     const matched = this.index.match(topic);
     if (matched.length === 0) return;
-    for (const sub of matched) {
-      const message: MqttMessage = { topic, payload, qos: Math.min(qos, sub.qos) as QoS, retain: false };
-      queueMicrotask(() => {
+    const payload = bytesOf(published);
+    // One microtask hands the message to every subscriber in turn. That is the order one
+    // microtask per subscriber gave too (queued back to back, they ran before anything a handler
+    // queues), at a fraction of the closures; a throwing handler must not starve the rest, so its
+    // error is rethrown in a microtask of its own, where it surfaced before.
+    queueMicrotask(() => {
+      // Subscribers asking for the same QoS share one message object.
+      const byQos: Array<MqttMessage | undefined> = [undefined, undefined, undefined];
+      for (const sub of matched) {
+        const q = (qos < sub.qos ? qos : sub.qos) as QoS;
+        let message = byQos[q];
+        if (message === undefined) {
+          message = { topic, payload, qos: q, retain: false };
+          byQos[q] = message;
+        }
         this.delivered++;
-        sub.client.deliver(sub, message);
-      });
-    }
+        try {
+          sub.client.deliver(sub, message);
+        } catch (e) {
+          queueMicrotask(() => {
+            throw e;
+          });
+        }
+      }
+    });
   }
 
   subscribe(sub: Sub): void {
     for (const f of sub.filters) this.index.add(f, sub);
     if (!sub.allowRetained) return;
-    for (const [topic, payload] of this.retained) {
+    for (const [topic, published] of this.retained) {
       if (sub.filters.some((f) => topicMatches(f, topic))) {
+        const payload = bytesOf(published);
         queueMicrotask(() => sub.client.deliver(sub, { topic, payload, qos: sub.qos, retain: true }));
       }
     }
@@ -72,7 +104,8 @@ export class InProcessBus {
 
   /** The retained payload of a topic as text, or undefined. */
   retainedValue(topic: string): string | undefined {
-    return this.retained.get(topic)?.toString("utf8");
+    const payload = this.retained.get(topic);
+    return typeof payload === "string" ? payload : payload?.toString("utf8");
   }
 
   stats(): BusStats {
@@ -93,7 +126,7 @@ export class InProcessClient implements PubSubClient {
 
   async publish(topic: string, payload: string | Buffer, opts: PublishOptions = {}): Promise<void> {
     if (!this.connected) throw new Error(`${this.clientId} is not connected`);
-    this.bus.publish(topic, Buffer.isBuffer(payload) ? payload : Buffer.from(payload, "utf8"), opts.qos ?? 0, opts.retain ?? false);
+    this.bus.publish(topic, payload, opts.qos ?? 0, opts.retain ?? false);
   }
 
   async subscribe(filter: string | string[], handler: MessageHandler, opts: SubscribeOptions = {}): Promise<Subscription> {
@@ -103,6 +136,7 @@ export class InProcessClient implements PubSubClient {
       qos: opts.qos ?? 0,
       allowRetained: opts.allowRetained ?? true,
       client: this,
+      active: true,
     };
     this.mySubs.add(sub);
     this.bus.subscribe(sub);
@@ -110,12 +144,13 @@ export class InProcessClient implements PubSubClient {
   }
 
   deliver(sub: Sub, message: MqttMessage): void {
-    if (!this.connected || !this.mySubs.has(sub)) return;
+    if (!this.connected || !sub.active) return;
     sub.handler(message);
   }
 
   private dropSub(sub: Sub): void {
     if (!this.mySubs.delete(sub)) return;
+    sub.active = false;
     this.bus.unsubscribe(sub);
   }
 
@@ -143,7 +178,7 @@ export class InProcessClient implements PubSubClient {
     if (!this.connected) return;
     this.connected = false;
     for (const s of [...this.mySubs]) this.dropSub(s);
-    if (this.will) this.bus.publish(this.will.topic, Buffer.from(this.will.payload), this.will.qos, this.will.retain);
+    if (this.will) this.bus.publish(this.will.topic, this.will.payload, this.will.qos, this.will.retain);
     for (const l of this.disconnectListeners) l();
   }
 }

@@ -100,7 +100,9 @@ export class VirtualClock implements Clock {
   }
 
   sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => this.setTimeout(resolve, ms));
+    // No cancel handle: nothing can cancel a sleep, and a simulated OD reading sleeps between
+    // every ADC sample.
+    return new Promise((resolve) => this.push({ due: this.current + Math.max(0, ms), seq: 0, fn: resolve, period: undefined, cancelled: false }));
   }
 
   /** Number of timers still waiting. */
@@ -151,11 +153,15 @@ export class VirtualClock implements Clock {
   fireNext(limitMs = Number.POSITIVE_INFINITY): boolean {
     const due = this.nextDue();
     if (due === undefined || due > limitMs) return false;
-    const t = this.pop()!;
+    const t = this.heap[0];
     this.current = Math.max(this.current, t.due);
     if (t.period !== undefined) {
+      // Re-queued in place: one sift instead of a pop and a push.
       t.due += t.period;
-      this.push(t);
+      t.seq = this.seq++;
+      this.siftDown(0);
+    } else {
+      this.pop();
     }
     this.fired++;
     t.fn();
@@ -168,7 +174,7 @@ export class VirtualClock implements Clock {
   }
 
   private add(fn: () => void, delay: number, period?: number): TimerHandle {
-    const timer: VirtualTimer = { due: this.current + delay, seq: this.seq++, fn, period, cancelled: false };
+    const timer: VirtualTimer = { due: this.current + delay, seq: 0, fn, period, cancelled: false };
     this.push(timer);
     return {
       cancel: () => {
@@ -181,22 +187,21 @@ export class VirtualClock implements Clock {
     while (this.heap.length > 0 && this.heap[0].cancelled) this.pop();
   }
 
-  private less(a: VirtualTimer, b: VirtualTimer): boolean {
-    return a.due < b.due || (a.due === b.due && a.seq < b.seq);
-  }
-
   private push(t: VirtualTimer): void {
-    // Re-queued intervals get a fresh sequence number so they sort after timers created earlier for the same instant.
+    // Numbered as queued, so timers due at the same instant fire in the order they were created.
     t.seq = this.seq++;
     const h = this.heap;
+    // Sifts a hole up from the end and drops `t` into it (fewer writes than swapping).
+    let i = h.length;
     h.push(t);
-    let i = h.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!this.less(h[i], h[p])) break;
-      [h[i], h[p]] = [h[p], h[i]];
+      const parent = h[p];
+      if (!before(t, parent)) break;
+      h[i] = parent;
       i = p;
     }
+    h[i] = t;
   }
 
   private pop(): VirtualTimer | undefined {
@@ -206,18 +211,30 @@ export class VirtualClock implements Clock {
     const last = h.pop()!;
     if (h.length > 0) {
       h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.less(h[l], h[m])) m = l;
-        if (r < h.length && this.less(h[r], h[m])) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m], h[i]];
-        i = m;
-      }
+      this.siftDown(0);
     }
     return top;
   }
+
+  /** Moves the timer at `i` down to its place. */
+  private siftDown(i: number): void {
+    const h = this.heap;
+    const t = h[i];
+    const n = h.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const child = r < n && before(h[r], h[l]) ? r : l;
+      if (!before(h[child], t)) break;
+      h[i] = h[child];
+      i = child;
+    }
+    h[i] = t;
+  }
+}
+
+/** Earlier due time first; for the same instant, the timer queued first. */
+function before(a: VirtualTimer, b: VirtualTimer): boolean {
+  return a.due < b.due || (a.due === b.due && a.seq < b.seq);
 }

@@ -99,20 +99,71 @@ function isoSeconds(d: Date): string {
   );
 }
 
+const MS_PER_DAY = 86_400_000;
+/** "00" … "99": two-digit fields without a `padStart` each. */
+const TWO_DIGITS: readonly string[] = Array.from({ length: 100 }, (_, i) => (i < 10 ? `0${i}` : `${i}`));
+
+/**
+ * `yyyy-mm-ddThh:mm:ss` (UTC) of an instant, computed from the number itself rather than through
+ * six `Date` getters and `padStart`s (or `toISOString`, slower still): every reading formats a few
+ * timestamps. The calendar conversion is H. Hinnant's `civil_from_days`; like `Date`, fractions of
+ * a millisecond are truncated and the year is not padded.
+ */
+function isoSecondsOf(ms: number): string {
+  const t = Math.trunc(ms);
+  const days = Math.floor(t / MS_PER_DAY);
+  const secondsOfDay = Math.floor((t - days * MS_PER_DAY) / 1000);
+  const hour = Math.floor(secondsOfDay / 3600);
+  const minute = Math.floor(secondsOfDay / 60) % 60;
+  const second = secondsOfDay % 60;
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const dayOfEra = z - era * 146_097;
+  const yearOfEra = Math.floor((dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365);
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const m = Math.floor((5 * dayOfYear + 2) / 153);
+  const day = dayOfYear - Math.floor((153 * m + 2) / 5) + 1;
+  const month = m < 10 ? m + 3 : m - 9;
+  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+  return `${year}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]}T${TWO_DIGITS[hour]}:${TWO_DIGITS[minute]}:${TWO_DIGITS[second]}`;
+}
+
+/** The millisecond field (0–999) of an instant, as `Date#getUTCMilliseconds` gives it. */
+function millisOf(ms: number): number {
+  const t = Math.trunc(ms);
+  return t - Math.floor(t / 1000) * 1000;
+}
+
+function threeDigits(n: number): string {
+  return n < 10 ? `00${n}` : n < 100 ? `0${n}` : `${n}`;
+}
+
+/** Outside ±8.64e15 ms a Date is invalid and prints NaN fields; the slow path keeps that text. */
+function isValidInstant(ms: number): boolean {
+  return Math.abs(ms) <= 8.64e15;
+}
+
 /**
  * Timestamps inside struct payloads (msgspec): microseconds as 6 digits when non-zero, omitted
  * when zero. The original truncates "now" to milliseconds, hence `…:30.730000Z`.
  */
 export function formatPayloadTimestamp(ms: number): string {
-  const d = new Date(ms);
-  const millis = d.getUTCMilliseconds();
-  return millis === 0 ? `${isoSeconds(d)}Z` : `${isoSeconds(d)}.${pad(millis, 3)}000Z`;
+  if (!isValidInstant(ms)) {
+    const d = new Date(ms);
+    const millis = d.getUTCMilliseconds();
+    return millis === 0 ? `${isoSeconds(d)}Z` : `${isoSeconds(d)}.${pad(millis, 3)}000Z`;
+  }
+  const millis = millisOf(ms);
+  return millis === 0 ? `${isoSecondsOf(ms)}Z` : `${isoSecondsOf(ms)}.${threeDigits(millis)}000Z`;
 }
 
 /** Timestamps in logs, the job registry and the database: always 3-digit milliseconds + `Z`. */
 export function formatMillisTimestamp(ms: number): string {
-  const d = new Date(ms);
-  return `${isoSeconds(d)}.${pad(d.getUTCMilliseconds(), 3)}Z`;
+  if (!isValidInstant(ms)) {
+    const d = new Date(ms);
+    return `${isoSeconds(d)}.${pad(d.getUTCMilliseconds(), 3)}Z`;
+  }
+  return `${isoSecondsOf(ms)}.${threeDigits(millisOf(ms))}Z`;
 }
 
 /**

@@ -2,6 +2,7 @@ import {
   decodePublishedValue,
   decodeSetPayload,
   encodeMsgspecJson,
+  encodeSettingPayload,
   encodeSettingValue,
   formatMsgspecFloat,
   pythonBytesRepr,
@@ -30,6 +31,29 @@ describe("encodeSettingValue: bytes as in the captures", () => {
     ["pyref_stirring.yaml", "string", "pyref_stirring.yaml"],
   ])("%p as %s → %s", (value, datatype, expected) => {
     expect(text(encodeSettingValue(value, datatype))).toBe(expected);
+  });
+
+  test("encodeSettingPayload is the same payload as text (binary values stay bytes)", () => {
+    const values: Array<[unknown, string]> = [
+      [500, "float"],
+      [pyInt(100), "float"],
+      [6, "integer"],
+      [true, "boolean"],
+      ["réacteur ✓", "string"],
+      [{ od: 0.5, nested: [1, { a: "é" }] }, "json"],
+      [10n, "integer"],
+      [null, "float"],
+      [undefined, "json"],
+    ];
+    for (const [value, datatype] of values) {
+      const payload = encodeSettingPayload(value, datatype);
+      expect(typeof payload).toBe("string");
+      expect(Buffer.from(payload as string, "utf8").equals(encodeSettingValue(value, datatype))).toBe(true);
+    }
+    expect(encodeSettingPayload(null)).toBe("");
+    const bytes = Buffer.from([0, 255]);
+    expect(encodeSettingPayload(bytes)).toBe(bytes);
+    expect(encodeSettingValue(new Uint8Array([1, 2]))).toEqual(Buffer.from([1, 2]));
   });
 
   test("null and undefined clear the retained value (zero-length payload)", () => {
