@@ -160,6 +160,8 @@ export async function simulateProfile(o: SimulateProfileOptions): Promise<Simula
       // Five simulated minutes: a few thousand rows per transaction on a fast clock, where each
       // commit (rewriting the same index pages) was a tenth of the run at 20 s.
       databaseBatchDelayMs: mode.kind === "fast" ? 300_000 : 0,
+      // The database is read only once the run is over (a live run's charts are not ours).
+      databaseBulkLoad: mode.kind === "fast",
     }),
     "starting the simulated cluster",
     600_000,

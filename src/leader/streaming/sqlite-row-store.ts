@@ -9,6 +9,7 @@
  */
 import type Database from "better-sqlite3";
 import { DEFAULT_MMAP_BYTES } from "../db/open";
+import type { DeferredIndexes } from "./deferred-indexes";
 import { type BatchResult, hasColumns, insertSql, type RowStore, type RowWriteError } from "./row-store";
 import type { TableRow } from "./sinks";
 import { isDatabaseFailure, openStreamingConnection } from "./sqlite-connection";
@@ -26,7 +27,14 @@ export class SqliteRowStore implements RowStore {
   /** Per table, one prepared INSERT per column list (plugins' rows may differ from ours). */
   private readonly statements = new Map<string, PreparedInsert[]>();
 
-  constructor(private readonly db: Database.Database) {
+  /**
+   * `deferredIndexes`: indexes dropped for a bulk load (the fast simulation), created again when
+   * the store closes, before the connection does.
+   */
+  constructor(
+    private readonly db: Database.Database,
+    private readonly deferredIndexes?: DeferredIndexes,
+  ) {
     this.description = db.name;
   }
 
@@ -77,6 +85,11 @@ export class SqliteRowStore implements RowStore {
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    try {
+      this.deferredIndexes?.rebuild();
+    } finally {
+      this.db.close();
+    }
   }
 }
