@@ -83,7 +83,7 @@ function simulationRowStore(file: string, bulkLoad: boolean): SqliteRowStore {
   const db = new Database(file, { timeout: 15000 });
   configureSqliteConnection(db, { foreignKeys: false });
   db.pragma("wal_autocheckpoint = 4000");
-  return new SqliteRowStore(db, bulkLoad ? DeferredIndexes.drop(db) : undefined);
+  return new SqliteRowStore(db, bulkLoad ? { deferredIndexes: DeferredIndexes.drop(db), groupByTable: true } : {});
 }
 
 export async function startStreamer(s: StreamerSetup): Promise<MqttToDbStreamer> {

@@ -45,7 +45,7 @@ describe("DeferredIndexes", () => {
 
   it("is rebuilt when the store closes, with the rows written meanwhile indexed", async () => {
     const db = openStreamingConnection(file);
-    const store = new SqliteRowStore(db, DeferredIndexes.drop(db));
+    const store = new SqliteRowStore(db, { deferredIndexes: DeferredIndexes.drop(db) });
     const row = { experiment: "exp", pioreactor_unit: "u1", timestamp: "2026-01-01T00:00:00.000Z", od_reading: 0.5, angle: 90, channel: 1 };
     expect((await store.writeBatch([{ table: "od_readings", row }])).inserted).toBe(1);
     await store.close();
