@@ -68,7 +68,8 @@ export interface StreamerSetup {
   batchDelayMs?: number;
   /**
    * Nothing reads the database until the run is over (the fast clock): its secondary indexes are
-   * dropped for the run and created again when the streamer stops. Not for a live simulation,
+   * dropped for the run and created again when the streamer stops, and each batch is inserted
+   * table by table, many rows per statement (SqliteRowStore's groupByTable). Not for a live simulation,
    * whose charts query while it runs.
    */
   bulkLoad?: boolean;
