@@ -53,6 +53,8 @@ export interface SimulatedClusterOptions {
   adcOversampling?: number;
   /** The streamer's batching delay in simulated ms (see leader.ts). */
   databaseBatchDelayMs?: number;
+  /** Nothing reads the database before the cluster closes: load it without secondary indexes (see leader.ts). */
+  databaseBulkLoad?: boolean;
 }
 
 /** The shipped defaults, as a fresh Pioreactor has them. */
@@ -118,6 +120,7 @@ export class SimulatedCluster {
         ingest: o.ingest ?? new PubSubIngestSource(() => o.connect({ clientIdBase: "sim-streamer", keepalive: 60, clean: true })),
         statsCache: KeyValueCache.inMemory("mqtt_to_db_streaming"),
         batchDelayMs: o.databaseBatchDelayMs,
+        bulkLoad: o.databaseBulkLoad,
       });
     }
     for (const name of o.localUnits ?? o.units) {

@@ -9,6 +9,7 @@ import { openDatabase } from "../leader/db/open";
 import { configureSqliteConnection } from "../leader/db/sqlite-pragmas";
 import { MqttToDbStreamer } from "../leader/streaming/job";
 import type { IngestConnection, IngestHandler, IngestSource } from "../leader/streaming/mqtt-ingest";
+import { DeferredIndexes } from "../leader/streaming/deferred-indexes";
 import { SqliteRowStore } from "../leader/streaming/sqlite-row-store";
 import type { JobDeps } from "../jobs/background-job";
 import type { KeyValueCache } from "../jobs/local-storage";
@@ -65,6 +66,13 @@ export interface StreamerSetup {
    * thousands of tiny transactions into a few large ones; rows are never dropped either way.
    */
   batchDelayMs?: number;
+  /**
+   * Nothing reads the database until the run is over (the fast clock): its secondary indexes are
+   * dropped for the run and created again when the streamer stops, and each batch is inserted
+   * table by table, many rows per statement (SqliteRowStore's groupByTable). Not for a live simulation,
+   * whose charts query while it runs.
+   */
+  bulkLoad?: boolean;
 }
 
 /**
@@ -72,17 +80,17 @@ export interface StreamerSetup {
  * simulated week's database outgrows the 256 MB map, and every mapped page it touches counts as
  * the run's resident memory (issue 6 caps that at 500 MB), for nothing an insert-only run needs.
  */
-function simulationRowStore(file: string): SqliteRowStore {
+function simulationRowStore(file: string, bulkLoad: boolean): SqliteRowStore {
   const db = new Database(file, { timeout: 15000 });
   configureSqliteConnection(db, { foreignKeys: false });
   db.pragma("wal_autocheckpoint = 4000");
-  return new SqliteRowStore(db);
+  return new SqliteRowStore(db, bulkLoad ? { deferredIndexes: DeferredIndexes.drop(db), groupByTable: true } : {});
 }
 
 export async function startStreamer(s: StreamerSetup): Promise<MqttToDbStreamer> {
   const streamer = new MqttToDbStreamer(s.deps, {
     ingest: s.ingest,
-    store: simulationRowStore(s.databaseFile),
+    store: simulationRowStore(s.databaseFile, s.bulkLoad ?? false),
     statsCache: s.statsCache,
     writer: { batchDelayMs: s.batchDelayMs ?? 0 },
   });

@@ -153,6 +153,8 @@ export async function simulateProfile(o: SimulateProfileOptions): Promise<Simula
     // Five simulated minutes: a few thousand rows per transaction on a fast clock, where each
     // commit (rewriting the same index pages) was a tenth of the run at 20 s.
     databaseBatchDelayMs: mode.kind === "fast" ? 300_000 : 0,
+    // The database is read only once the run is over (a live run's charts are not ours).
+    databaseBulkLoad: mode.kind === "fast",
   };
   // Worker threads only on the fast clock: at --speed N a person watches, and one thread keeps up.
   const threads = clock instanceof SimulationClock ? Math.min(o.threads ?? defaultShardCount(units.length), units.length) : 1;

@@ -69,7 +69,19 @@ interface Sink {
   parse: Parse;
 }
 
-const ts = (d: WireDatetime) => formatMillisTimestamp(d.epochMs);
+/**
+ * A payload datetime as the database stores it. The publishers' own form (`…:08.807000Z`, UTC,
+ * at least milliseconds) already *is* the stored text up to the milliseconds, so it is cut
+ * instead of formatted again (a third of a row's decoding); `formatMillisTimestamp` handles
+ * every other form (offsets, lowercase `t`/`z`, fewer digits, years before 1000).
+ */
+export function dbTimestamp(d: WireDatetime): string {
+  const t = d.text;
+  const cut = t.length >= 24 && t.charCodeAt(t.length - 1) === 90 /* Z */ && t.charCodeAt(10) === 84 /* T */ && t.charCodeAt(19) === 46 /* . */ && t.charCodeAt(0) !== 48; /* 0 */
+  return cut ? `${t.slice(0, 23)}Z` : formatMillisTimestamp(d.epochMs);
+}
+
+const ts = dbTimestamp;
 
 /** Unit and experiment (from the topic) plus the row's own columns, or the decoder's complaint. */
 function withOrigin<T>(decoded: Decoded<T>, m: Message, columns: (v: T) => Row): Parsed {
@@ -365,9 +377,17 @@ export function rowForMessage(topic: string, payload: Buffer | string, nowMs: nu
   if (topic.includes("/_testing_")) return { skip: "testing experiment" };
   const text = typeof payload === "string" ? payload : payload.toString("utf8");
   if (text.length === 0) return { skip: "empty payload" };
-  const sink = sinkFor(topic, restOfTopic(topic));
+  // Unit and experiment are the topic's 2nd and 3rd levels; found once, without splitting it.
+  const unitEnd = topic.startsWith("pioreactor/") ? topic.indexOf("/", 11) : -1;
+  const experimentEnd = unitEnd < 0 ? -1 : topic.indexOf("/", unitEnd + 1);
+  const sink = sinkFor(topic, experimentEnd < 0 ? undefined : topic.slice(experimentEnd + 1));
   if (!sink) return { skip: "no table for this topic" };
-  const [, unit = "", experiment = ""] = topic.split("/", 3);
+  let unit = "";
+  let experiment = "";
+  if (experimentEnd >= 0) {
+    unit = topic.slice(11, unitEnd);
+    experiment = topic.slice(unitEnd + 1, experimentEnd);
+  } else [, unit = "", experiment = ""] = topic.split("/", 3); // (no built-in filter matches such a topic)
   const parsed = sink.parse({ unit, experiment, text, nowMs, opts });
   return "invalid" in parsed ? parsed : { table: sink.table, row: parsed.row };
 }

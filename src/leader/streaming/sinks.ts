@@ -28,13 +28,15 @@ export interface PluginSink {
   parse(topic: string, payload: Buffer, nowMs: number): Row | Row[] | null;
 }
 
+/** Read-only: messages with nothing to report share their empty lists. */
 export interface RoutedMessage {
-  rows: TableRow[];
+  readonly rows: readonly TableRow[];
   /** Why mappings that matched refused the payload (empty when all accepted it). */
-  invalid: string[];
+  readonly invalid: readonly string[];
 }
 
-const NOTHING: RoutedMessage = { rows: [], invalid: [] };
+const NONE_INVALID: readonly string[] = [];
+const NOTHING: RoutedMessage = { rows: [], invalid: NONE_INVALID };
 
 export class StreamingSinks {
   private readonly plugins: PluginSink[] = [];
@@ -61,10 +63,15 @@ export class StreamingSinks {
   route(topic: string, payload: Buffer, nowMs: number): RoutedMessage {
     // Checked here as well as in rowForMessage because plugin mappings are subject to it too.
     if (topic.includes("/_testing_") || payload.length === 0) return NOTHING;
+    const builtIn = rowForMessage(topic, payload, nowMs, this.rowOptions);
+    // Without plugins (the usual case) no lists to build: this runs for every message.
+    if (this.plugins.length === 0) {
+      if ("table" in builtIn) return { rows: [builtIn], invalid: NONE_INVALID };
+      return "invalid" in builtIn ? { rows: [], invalid: [builtIn.invalid] } : NOTHING;
+    }
     const rows: TableRow[] = [];
     const invalid: string[] = [];
-    const builtIn = rowForMessage(topic, payload, nowMs, this.rowOptions);
-    if ("table" in builtIn) rows.push({ table: builtIn.table, row: builtIn.row });
+    if ("table" in builtIn) rows.push(builtIn);
     else if ("invalid" in builtIn) invalid.push(builtIn.invalid);
     for (const sink of this.plugins) {
       const filters = typeof sink.topic === "string" ? [sink.topic] : sink.topic;

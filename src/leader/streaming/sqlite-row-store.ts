@@ -9,6 +9,8 @@
  */
 import type Database from "better-sqlite3";
 import { DEFAULT_MMAP_BYTES } from "../db/open";
+import type { DeferredIndexes } from "./deferred-indexes";
+import type { SqlValue } from "./rows";
 import { type BatchResult, hasColumns, insertSql, type RowStore, type RowWriteError } from "./row-store";
 import type { TableRow } from "./sinks";
 import { isDatabaseFailure, openStreamingConnection } from "./sqlite-connection";
@@ -19,6 +21,23 @@ interface PreparedInsert {
   columns: readonly string[];
   sql: string;
   stmt: Database.Statement;
+  /** The same INSERT for GROUPED_ROWS rows at once, prepared on first use. */
+  grouped?: Database.Statement;
+}
+
+/** Rows per multi-row INSERT: 50 × ≤ 16 columns stays far below SQLite's parameter limit. */
+const GROUPED_ROWS = 50;
+
+export interface SqliteRowStoreOptions {
+  /** Indexes dropped for a bulk load (the fast simulation), created again when the store closes. */
+  deferredIndexes?: DeferredIndexes;
+  /**
+   * Insert a batch table by table, 50 rows per statement, instead of row by row in arrival order
+   * (≈ 15 % less SQLite work a row). Rows of one table keep their order; rows of different tables
+   * do not, which the built-in activity triggers do not mind (each table writes its own columns)
+   * but a plugin's trigger might: only for the simulation, whose schema is the built-in one.
+   */
+  groupByTable?: boolean;
 }
 
 export class SqliteRowStore implements RowStore {
@@ -26,7 +45,10 @@ export class SqliteRowStore implements RowStore {
   /** Per table, one prepared INSERT per column list (plugins' rows may differ from ours). */
   private readonly statements = new Map<string, PreparedInsert[]>();
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly options: SqliteRowStoreOptions = {},
+  ) {
     this.description = db.name;
   }
 
@@ -52,22 +74,10 @@ export class SqliteRowStore implements RowStore {
 
   async writeBatch(rows: readonly TableRow[]): Promise<BatchResult> {
     const rowErrors: RowWriteError[] = [];
-    let inserted = 0;
     this.db.exec("BEGIN IMMEDIATE");
+    let inserted: number;
     try {
-      for (const { table, row } of rows) {
-        let sql = `INSERT INTO ${table}`;
-        try {
-          const entry = this.statementFor(table, row);
-          sql = entry.sql;
-          entry.stmt.run(Object.values(row));
-          inserted += 1;
-        } catch (e) {
-          if (isDatabaseFailure(e)) throw e;
-          // A failed statement is undone on its own; the transaction and the other rows carry on.
-          rowErrors.push({ table, row, error: e as Error, sql });
-        }
-      }
+      inserted = this.options.groupByTable ? this.insertGrouped(rows, rowErrors) : this.insertEach(rows, rowErrors);
       this.db.exec("COMMIT");
     } catch (e) {
       if (this.db.inTransaction) this.db.exec("ROLLBACK");
@@ -76,7 +86,69 @@ export class SqliteRowStore implements RowStore {
     return { inserted, rowErrors };
   }
 
+  /** Row by row; returns how many were inserted. */
+  private insertEach(rows: readonly TableRow[], rowErrors: RowWriteError[]): number {
+    let inserted = 0;
+    for (const { table, row } of rows) {
+      let sql = `INSERT INTO ${table}`;
+      try {
+        const entry = this.statementFor(table, row);
+        sql = entry.sql;
+        entry.stmt.run(Object.values(row));
+        inserted += 1;
+      } catch (e) {
+        if (isDatabaseFailure(e)) throw e;
+        // A failed statement is undone on its own; the transaction and the other rows carry on.
+        rowErrors.push({ table, row, error: e as Error, sql });
+      }
+    }
+    return inserted;
+  }
+
+  /** Table by table in full groups of GROUPED_ROWS (see `groupByTable`); returns how many were inserted. */
+  private insertGrouped(rows: readonly TableRow[], rowErrors: RowWriteError[]): number {
+    const groups = new Map<PreparedInsert, TableRow[]>();
+    const ungrouped: TableRow[] = [];
+    for (const r of rows) {
+      let entry: PreparedInsert;
+      try {
+        entry = this.statementFor(r.table, r.row);
+      } catch {
+        ungrouped.push(r); // (no such table…: reported by insertEach)
+        continue;
+      }
+      const group = groups.get(entry);
+      if (group) group.push(r);
+      else groups.set(entry, [r]);
+    }
+    let inserted = 0;
+    for (const [entry, group] of groups) {
+      const whole = group.length - (group.length % GROUPED_ROWS);
+      for (let i = 0; i < whole; i += GROUPED_ROWS) {
+        const chunk = group.slice(i, i + GROUPED_ROWS);
+        const values: SqlValue[] = [];
+        for (const { row } of chunk) for (const column of entry.columns) values.push(row[column]);
+        entry.grouped ??= this.db.prepare(`${entry.sql}${`, (${entry.columns.map(() => "?").join(", ")})`.repeat(GROUPED_ROWS - 1)}`);
+        try {
+          entry.grouped.run(values);
+          inserted += GROUPED_ROWS;
+        } catch (e) {
+          if (isDatabaseFailure(e)) throw e;
+          // The statement was undone as a whole: its rows again one by one, to keep the good ones.
+          inserted += this.insertEach(chunk, rowErrors);
+        }
+      }
+      inserted += this.insertEach(group.slice(whole), rowErrors);
+    }
+    return inserted + this.insertEach(ungrouped, rowErrors);
+  }
+
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    try {
+      this.options.deferredIndexes?.rebuild();
+    } finally {
+      this.db.close();
+    }
   }
 }

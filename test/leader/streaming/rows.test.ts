@@ -2,9 +2,11 @@ import { join } from "node:path";
 import type { Knex } from "knex";
 import { migrateToLatest } from "../../../src/leader/db/migrate";
 import { openDatabase } from "../../../src/leader/db/open";
-import { rowForMessage, streamingRoutes, streamingSubscriptions, streamingTables, tableForTopic } from "../../../src/leader/streaming/rows";
+import { dbTimestamp, rowForMessage, streamingRoutes, streamingSubscriptions, streamingTables, tableForTopic } from "../../../src/leader/streaming/rows";
 import { pythonJsonDumpsOfJsonText } from "../../../src/leader/streaming/python-json";
+import { decodeGrowthRate } from "../../../src/pubsub/structs";
 import { topicMatches as topicMatchesFilter } from "../../../src/pubsub/topics";
+import { formatMillisTimestamp } from "../../../src/util/python-format";
 import { tempDir } from "../helpers";
 import { readWireCaptures } from "../wire-captures";
 
@@ -161,5 +163,31 @@ describe("wire captures → rows → migrated SQLite", () => {
     expect(levels.map((l) => l.level).every((l: string) => l === l.toUpperCase())).toBe(true);
     const stamps = await db("od_readings").select("timestamp");
     expect(stamps.every((s) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(s.timestamp))).toBe(true);
+  });
+});
+
+describe("dbTimestamp", () => {
+  it("gives formatMillisTimestamp's text for every datetime form, cut or formatted", () => {
+    const texts = [
+      "2026-01-01T00:00:08.807000Z",
+      "2026-01-01T00:00:08.807Z",
+      "2026-01-01T00:00:08.807999999Z",
+      "2026-01-01T00:00:08Z",
+      "2026-01-01T00:00:08.8Z",
+      "2026-01-01T00:00:08.80Z",
+      "2026-01-01t00:00:08.807000Z",
+      "2026-01-01 00:00:08.807000Z",
+      "2026-01-01T00:00:08.807000z",
+      "2026-01-01T00:00:08.807000+02:00",
+      "2026-01-01T00:00:08.807000-00:30",
+      "0999-12-31T23:59:59.999000Z",
+      "1000-01-01T00:00:00.000000Z",
+      "2024-02-29T12:34:56.789123Z",
+    ];
+    for (const text of texts) {
+      const decoded = decodeGrowthRate(JSON.stringify({ growth_rate: 0.1, timestamp: text }));
+      if (!decoded.ok) throw new Error(`${text}: ${decoded.error}`);
+      expect([text, dbTimestamp(decoded.value.timestamp)]).toEqual([text, formatMillisTimestamp(decoded.value.timestamp.epochMs)]);
+    }
   });
 });

@@ -4,6 +4,7 @@ import { migrateToLatest } from "../../../src/leader/db/migrate";
 import { openDatabase } from "../../../src/leader/db/open";
 import type { BatchResult, RowStore } from "../../../src/leader/streaming/row-store";
 import type { TableRow } from "../../../src/leader/streaming/sinks";
+import { openStreamingConnection } from "../../../src/leader/streaming/sqlite-connection";
 import { SqliteRowStore } from "../../../src/leader/streaming/sqlite-row-store";
 import { BatchingRowWriter, WriterClosedError } from "../../../src/leader/streaming/writer";
 import { RealClock, VirtualClock } from "../../../src/util/clock";
@@ -174,6 +175,29 @@ describe("SqliteRowStore", () => {
     expect(db.prepare("SELECT od_reading FROM od_readings ORDER BY od_reading").pluck().all()).toEqual([1, 3]);
     // Foreign keys are off for the streaming writer: `exp` is not in `experiments`, yet the rows landed.
     expect(db.prepare("SELECT count(*) FROM experiments").pluck().get()).toBe(0);
+    db.close();
+  });
+
+  it("groupByTable: stores what row by row would, refusing only the bad rows of a 50-row statement", async () => {
+    const store = new SqliteRowStore(openStreamingConnection(file), { groupByTable: true });
+    const rows: TableRow[] = [];
+    for (let i = 0; i < 120; i++) {
+      rows.push(i === 7 ? { table: "od_readings", row: { ...odRow(i).row, channel: 7 } } : odRow(i));
+      rows.push({ table: "growth_rates", row: { experiment: "exp", pioreactor_unit: "u1", timestamp: odRow(i).row.timestamp, rate: i } });
+    }
+    rows.push({ table: "no_such_table", row: { a: 1 } });
+    const result = await store.writeBatch(rows);
+    await store.close();
+    expect(result.inserted).toBe(239);
+    expect(result.rowErrors.map((e) => [e.table, e.row.od_reading ?? null])).toEqual([
+      ["od_readings", 7],
+      ["no_such_table", null],
+    ]);
+    const db = new Database(file, { readonly: true });
+    const expected = [...Array(120).keys()];
+    expect(db.prepare("SELECT od_reading FROM od_readings ORDER BY rowid").pluck().all()).toEqual(expected.filter((i) => i !== 7));
+    expect(db.prepare("SELECT rate FROM growth_rates ORDER BY rowid").pluck().all()).toEqual(expected);
+    expect(db.prepare("SELECT count(*) FROM pioreactor_unit_activity_data WHERE od_reading IS NOT NULL AND growth_rate IS NOT NULL").pluck().get()).toBe(119);
     db.close();
   });
 
