@@ -92,9 +92,16 @@ export class ForwardReader {
   private payloads: Buffer | undefined;
   private index = 0;
 
-  /** Starts reading `batch` (the previous one must have been read to the end). */
-  load(batch: ForwardedBatch): void {
+  /**
+   * Takes note of the topics a batch introduces. Called for every batch as it arrives, in order,
+   * since batches may be read later than they came (topic ids count up across batches).
+   */
+  learn(batch: ForwardedBatch): void {
     for (const t of batch.newTopics) this.topics.push(t);
+  }
+
+  /** Starts reading `batch`, already `learn`ed (the previous one must have been read to the end). */
+  load(batch: ForwardedBatch): void {
     this.batch = batch;
     this.payloads = Buffer.from(batch.bytes);
     this.index = 0;

@@ -107,6 +107,8 @@ export class ShardHandle {
       return;
     }
     this.nowMs = Math.max(this.nowMs, m.type === "ready" ? m.nowMs : m.result.nowMs);
+    const forwarded = m.type === "ready" ? m.forwarded : "forwarded" in m.result ? m.result.forwarded : undefined;
+    if (forwarded) this.reader.learn(forwarded);
     w.resolve(m.type === "ready" ? m.forwarded : m.result);
   }
 

@@ -87,6 +87,10 @@ export class ShardedRuntime implements SimulationRuntime {
   private readonly shardOf = new Map<string, ShardHandle>();
   private latest: UnitLiveValues[] = [];
   private lastProgressAt = 0;
+  /** The next window, asked for while this thread stores the last one's messages (see `drive`). */
+  private ahead: { toMs: number; results: Promise<AdvanceResult[]> } | undefined;
+  /** Messages from the shards (windows taken, requests answered) the streamer has yet to get, in arrival order. */
+  private readonly unstored: Array<Array<[ShardHandle, ForwardedBatch]>> = [];
   private published = 0;
 
   private constructor(
@@ -188,9 +192,15 @@ export class ShardedRuntime implements SimulationRuntime {
       }
       const window = this.lookups.readSince(clock.now() - WHEN_ACTIVE_MS) ? WHEN_WINDOW_MS : WINDOW_MS;
       const target = Math.min(clock.nextDue() ?? Number.POSITIVE_INFINITY, clock.now() + window, limit);
-      if (this.shards.some((s) => s.nowMs < target)) {
+      if (this.ahead || this.shards.some((s) => s.nowMs < target)) {
+        if (!this.ahead && this.unstored.length > 0) {
+          // The shards start on this window while this thread stores what they sent from the last.
+          this.ahead = { toMs: target, results: this.requestAdvance(target) };
+          this.storeUnstored();
+          continue;
+        }
         // A change a `when` waits for gets the same turns as a timer firing here (below).
-        if ((await this.advanceShards(target)) > 0) for (let i = 0; i < SETTLE_TURNS && !done; i++) await turn();
+        if ((await this.takeWindow(target)) > 0) for (let i = 0; i < SETTLE_TURNS && !done; i++) await turn();
         continue;
       }
       if ((await fireBatch(clock, target, () => done)) > 0) {
@@ -212,6 +222,12 @@ export class ShardedRuntime implements SimulationRuntime {
 
   async finish(): Promise<Map<string, UnitFinalState>> {
     await this.lookups.close();
+    if (this.ahead) {
+      const results = await this.ahead.results;
+      this.unstored.push(this.shards.map((s, i) => [s, results[i].forwarded]));
+    }
+    this.ahead = undefined;
+    this.storeUnstored();
     const results = await Promise.all(this.shards.map((s) => s.request<FinishResult>({ type: "finish" })));
     this.replay(this.shards.map((s, i) => [s, results[i].forwarded]));
     const finals = new Map<string, UnitFinalState>();
@@ -235,16 +251,24 @@ export class ShardedRuntime implements SimulationRuntime {
   }
 
   /** Brings every shard to `toMs`; resolves with the number of watched values that changed. */
-  private async advanceShards(toMs: number): Promise<number> {
-    const wantProgress = Date.now() - this.lastProgressAt >= PROGRESS_EVERY_MS;
-    const results = await Promise.all(this.shards.map((s) => s.request<AdvanceResult>({ type: "advance", toMs, wantProgress })));
-    this.replay(this.shards.map((s, i) => [s, results[i].forwarded]));
-    if (wantProgress) {
-      this.lastProgressAt = Date.now();
-      const byUnit = new Map(results.flatMap((r) => r.progress ?? []).map((p) => [p.unit, p]));
+  /**
+   * Brings every shard to `toMs` (or takes the window already asked for), moves this clock there
+   * and tells waiting `when`s what changed; the window's messages wait in `unstored`. Resolves with
+   * the number of watched values that changed.
+   */
+  private async takeWindow(toMs: number): Promise<number> {
+    const clock = this.o.clock;
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    const reached = ahead?.toMs ?? toMs;
+    const results = await (ahead?.results ?? this.requestAdvance(toMs));
+    this.unstored.push(this.shards.map((s, i) => [s, results[i].forwarded]));
+    const progress = results.flatMap((r) => r.progress ?? []);
+    if (progress.length > 0) {
+      const byUnit = new Map(progress.map((p) => [p.unit, p]));
       this.latest = this.o.units.flatMap((u) => byUnit.get(u) ?? []);
     }
-    this.o.clock.jumpTo(Math.min(toMs, this.o.clock.nextDue() ?? toMs));
+    clock.jumpTo(Math.min(reached, clock.nextDue() ?? reached));
     let changed = 0;
     for (const r of results) {
       for (const [unit, job, setting, value] of r.changed) {
@@ -253,6 +277,17 @@ export class ShardedRuntime implements SimulationRuntime {
       }
     }
     return changed;
+  }
+
+  /** Hands the streamer what the shards sent from the windows taken so far. */
+  private storeUnstored(): void {
+    for (const batches of this.unstored.splice(0)) this.replay(batches);
+  }
+
+  private requestAdvance(toMs: number): Promise<AdvanceResult[]> {
+    const wantProgress = Date.now() - this.lastProgressAt >= PROGRESS_EVERY_MS;
+    if (wantProgress) this.lastProgressAt = Date.now();
+    return Promise.all(this.shards.map((s) => s.request<AdvanceResult>({ type: "advance", toMs, wantProgress })));
   }
 
   /** Hands forwarded messages to the streamer, in the order they were delivered across all shards. */
@@ -269,7 +304,7 @@ export class ShardedRuntime implements SimulationRuntime {
     // What an HTTP client sees for a unit that is not there: nothing answers.
     if (!shard) throw new ClusterRequestError("network", `No simulated unit called ${unit}.`);
     const r = await shard.request<CallResult>({ type: "call", method, args });
-    this.replay([[shard, r.forwarded]]);
+    this.unstored.push([[shard, r.forwarded]]);
     return this.at(r.nowMs, r.value);
   }
 
