@@ -7,9 +7,10 @@
  * exactly where a single-thread run would have them. Between two of this thread's timers the shards
  * run freely, in parallel, for up to WINDOW_MS of simulated time; what they publish for the
  * database comes back with the answer, stamped with the simulated time it was delivered at, and is
- * handed to the streamer as if it had arrived then. The only thing that can come later than in a
- * single-thread run is a `when` noticing a change: it is told at the end of the window the change
- * happened in, so windows are short (WHEN_WINDOW_MS) once the profile reads any unit's values.
+ * handed to the streamer as if it had arrived then (while the shards already run the next window).
+ * The only thing that can come later than in a single-thread run is a `when` noticing a change: it
+ * is told at the end of the window the change happened in, so windows are short (WHEN_WINDOW_MS)
+ * while a `when` waits. docs/JOB-RUNTIME.md draws the whole exchange.
  */
 import os from "node:os";
 import type { ClusterClient, StartJobBody, StartJobResult, UnitLogBody, WorkerInfo } from "../../profiles/cluster-client";
