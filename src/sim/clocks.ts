@@ -64,6 +64,16 @@ export function fireBatch(clock: SimulationClock, limitMs: number, isDone: () =>
   });
 }
 
+/** True once `work` has settled, either way (checked between timers by the drivers). */
+export function settledFlag(work: Promise<unknown>): () => boolean {
+  let settled = false;
+  const mark = () => {
+    settled = true;
+  };
+  work.then(mark, mark);
+  return () => settled;
+}
+
 /**
  * Runs `work` to completion on a SimulationClock: one event-loop turn, then the next timer, until
  * `work` settles. Fails (naming `what`) if simulated time passes `maxVirtualMs` first, or if
@@ -72,25 +82,17 @@ export function fireBatch(clock: SimulationClock, limitMs: number, isDone: () =>
  */
 export async function runUntil<T>(clock: Clock, work: Promise<T>, what: string, maxVirtualMs = Number.POSITIVE_INFINITY): Promise<T> {
   if (!(clock instanceof SimulationClock)) return work;
-  let done = false;
-  work.then(
-    () => {
-      done = true;
-    },
-    () => {
-      done = true;
-    },
-  );
+  const done = settledFlag(work);
   const limit = clock.now() + maxVirtualMs;
   let idleTurns = 0;
   for (;;) {
     await turn();
-    if (done) break;
-    if ((await fireBatch(clock, limit, () => done)) > 0) {
+    if (done()) break;
+    if ((await fireBatch(clock, limit, done)) > 0) {
       idleTurns = 0;
       continue;
     }
-    if (done) break;
+    if (done()) break;
     // Nothing due: give real I/O (a database write finishing) a few turns before giving up.
     if (++idleTurns > 20) {
       const next = clock.nextDue();

@@ -1,15 +1,5 @@
 import { VirtualClock } from "../../src/util/clock";
-
-/** A small deterministic generator (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as random } from "../../src/sim/seeded-random";
 
 /**
  * The firing order a plain list gives (earliest due first, ties in queueing order, an interval

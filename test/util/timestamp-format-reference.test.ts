@@ -1,5 +1,6 @@
 import { encodeMsgspecJson } from "../../src/pubsub/msgspec-json";
 import { formatMillisTimestamp, formatPayloadTimestamp } from "../../src/util/python-format";
+import { seededRandom as random } from "../../src/sim/seeded-random";
 
 // The implementations these replaced (assembled from the Date's UTC getters), kept as the
 // reference: the arithmetic versions must write the same bytes for every instant.
@@ -15,17 +16,6 @@ function referencePayloadTimestamp(ms: number): string {
 function referenceMillisTimestamp(ms: number): string {
   const d = new Date(ms);
   return `${isoSeconds(d)}.${pad(d.getUTCMilliseconds(), 3)}Z`;
-}
-
-/** A small deterministic generator (mulberry32), so a failure names a reproducible instant. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe("timestamp formatting matches the Date-getter reference", () => {

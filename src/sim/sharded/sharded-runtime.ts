@@ -22,7 +22,7 @@ import type { IngestConnection, IngestHandler, IngestSource } from "../../leader
 import type { PubSubClient } from "../../pubsub/types";
 import type { Clock } from "../../util/clock";
 import { BusLookups } from "../bus-lookups";
-import { fireBatch, runUntil, type SimulationClock, turn } from "../clocks";
+import { fireBatch, runUntil, type SimulationClock, settledFlag, turn } from "../clocks";
 import { SimulatedCluster } from "../cluster";
 import { InProcessBus } from "../in-process-bus";
 import { PubSubIngestSource } from "../leader";
@@ -174,19 +174,11 @@ export class ShardedRuntime implements SimulationRuntime {
    */
   async drive<T>(work: Promise<T>, what: string, maxVirtualMs = Number.POSITIVE_INFINITY): Promise<T> {
     const clock = this.o.clock;
-    let done = false;
-    work.then(
-      () => {
-        done = true;
-      },
-      () => {
-        done = true;
-      },
-    );
+    const done = settledFlag(work);
     const limit = clock.now() + maxVirtualMs;
     for (;;) {
       await turn();
-      if (done) break;
+      if (done()) break;
       if (this.shards.some((s) => s.awaitingWord)) {
         await Promise.all(this.shards.map((s) => s.whenAnswered()));
         continue;
@@ -201,16 +193,16 @@ export class ShardedRuntime implements SimulationRuntime {
           continue;
         }
         // A change a `when` waits for gets the same turns as a timer firing here (below).
-        if ((await this.takeWindow(target)) > 0) for (let i = 0; i < SETTLE_TURNS && !done; i++) await turn();
+        if ((await this.takeWindow(target)) > 0) for (let i = 0; i < SETTLE_TURNS && !done(); i++) await turn();
         continue;
       }
-      if ((await fireBatch(clock, target, () => done)) > 0) {
+      if ((await fireBatch(clock, target, done)) > 0) {
         // What those timers set off here (the executor finishing a step, or the whole run) gets a
         // few turns before the shards move on, as it would between two timers on one clock.
-        for (let i = 0; i < SETTLE_TURNS && !done; i++) await turn();
+        for (let i = 0; i < SETTLE_TURNS && !done(); i++) await turn();
         continue;
       }
-      if (done) break;
+      if (done()) break;
       if (clock.now() >= limit) throw new Error(`${what} did not finish within ${Math.round(maxVirtualMs / 1000)} simulated seconds.`);
       clock.jumpTo(target);
     }
