@@ -190,6 +190,8 @@ export async function simulateProfile(o: SimulateProfileOptions): Promise<Simula
   const ticker = o.onProgress ? setInterval(() => o.onProgress?.(snapshot()), o.progressEveryMs ?? 250) : undefined;
 
   let outcome: RunOutcome;
+  let finals: Awaited<ReturnType<SimulationRuntime["finish"]>>;
+  let endMs: number;
   try {
     const run = startProfileRun({
       text: o.text,
@@ -209,13 +211,18 @@ export async function simulateProfile(o: SimulateProfileOptions): Promise<Simula
       },
     });
     outcome = await runtime.drive(run, "the profile");
+    clearInterval(ticker);
+    o.onProgress?.(snapshot());
+    endMs = clock.now();
+    await profileClient.end();
+    finals = await runtime.finish();
+  } catch (e) {
+    // Worker threads would keep the process alive after the error.
+    await runtime.abort();
+    throw e;
   } finally {
-    if (ticker) clearInterval(ticker);
+    clearInterval(ticker);
   }
-  o.onProgress?.(snapshot());
-  const endMs = clock.now();
-  await profileClient.end();
-  const finals = await runtime.finish();
 
   const rowCounts = tableCounts(databaseFile, experiment, COUNTED_TABLES);
   const summaries: UnitSummary[] = [];

@@ -50,6 +50,8 @@ export interface SimulationRuntime {
   live(): UnitLiveValues[];
   /** Stops every unit and writes what the database has yet to store; then each unit's final state. */
   finish(): Promise<Map<string, UnitFinalState>>;
+  /** After a failure: releases what would keep the process alive (threads), without a clean stop. */
+  abort(): Promise<void>;
   messagesPublished(): number;
 }
 
@@ -125,6 +127,10 @@ export class InProcessRuntime implements SimulationRuntime {
     await this.latest.stop();
     await runUntil(this.o.clock, this.cluster.close(), "stopping the simulated units", 600_000);
     return finals;
+  }
+
+  async abort(): Promise<void> {
+    // Nothing runs outside this thread: the units stop with the process.
   }
 
   messagesPublished(): number {
