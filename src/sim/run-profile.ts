@@ -23,7 +23,7 @@ import { ScaledClock, SimulationClock } from "./clocks";
 import type { SimulatedClusterOptions } from "./cluster";
 import { type ExportedTable, exportTablesAsCsv } from "./csv-export";
 import { finalsOf, readUnitData, readUnitFinals, tableCounts } from "./run-data";
-import { InProcessRuntime, type SimulationRuntime } from "./runtime";
+import { InProcessRuntime, type SimulationRuntime, type UnitFinalState } from "./runtime";
 import { seededRandom } from "./seeded-random";
 import { defaultShardCount, ShardedRuntime, shardsAvailable } from "./sharded/sharded-runtime";
 import { renderUnitChart } from "./unit-chart";
@@ -190,7 +190,7 @@ export async function simulateProfile(o: SimulateProfileOptions): Promise<Simula
   const ticker = o.onProgress ? setInterval(() => o.onProgress?.(snapshot()), o.progressEveryMs ?? 250) : undefined;
 
   let outcome: RunOutcome;
-  let finals: Awaited<ReturnType<SimulationRuntime["finish"]>>;
+  let finals: Map<string, UnitFinalState>;
   let endMs: number;
   try {
     const run = startProfileRun({
@@ -217,11 +217,10 @@ export async function simulateProfile(o: SimulateProfileOptions): Promise<Simula
     await profileClient.end();
     finals = await runtime.finish();
   } catch (e) {
+    clearInterval(ticker);
     // Worker threads would keep the process alive after the error.
     await runtime.abort();
     throw e;
-  } finally {
-    clearInterval(ticker);
   }
 
   const rowCounts = tableCounts(databaseFile, experiment, COUNTED_TABLES);

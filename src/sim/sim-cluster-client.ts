@@ -21,16 +21,51 @@ export interface SimClusterClientOptions {
   clock: { now(): number };
 }
 
-export class SimClusterClient implements ClusterClient {
+/**
+ * What every simulated cluster's ClusterClient answers alike, wherever its units run: which units
+ * are in the experiment, the labels the profile gives them, and the requests counted per unit.
+ */
+export abstract class SimulatedClusterClientBase {
   /** Labels the profile gave units (for chart titles). */
   readonly labels = new Map<string, string>();
   /** Requests that changed something, per unit (the summary's "actions run"). */
   readonly actionsByUnit = new Map<string, number>();
 
-  constructor(private readonly o: SimClusterClientOptions) {}
+  constructor(
+    /** The experiment every simulated unit is assigned to. */
+    protected readonly experiment: string,
+    private readonly unitNames: () => Iterable<string>,
+  ) {}
 
-  private count(unit: string): void {
+  protected count(unit: string): void {
     this.actionsByUnit.set(unit, (this.actionsByUnit.get(unit) ?? 0) + 1);
+  }
+
+  protected hasUnit(unit: string): boolean {
+    for (const u of this.unitNames()) if (u === unit) return true;
+    return false;
+  }
+
+  async activeWorkersInExperiment(experiment: string): Promise<string[]> {
+    return experiment === this.experiment ? [...this.unitNames()].sort() : [];
+  }
+
+  async assignedExperiment(unit: string): Promise<string | null> {
+    return this.hasUnit(unit) ? this.experiment : null;
+  }
+
+  async setUnitLabel(_experiment: string, unit: string, label: string): Promise<void> {
+    this.labels.set(unit, label);
+  }
+
+  addressOf(unit: string): string {
+    return `simulated unit ${unit}`;
+  }
+}
+
+export class SimClusterClient extends SimulatedClusterClientBase implements ClusterClient {
+  constructor(private readonly o: SimClusterClientOptions) {
+    super(o.experiment, () => o.units.keys());
   }
 
   private unit(name: string): SimUnit {
@@ -38,14 +73,6 @@ export class SimClusterClient implements ClusterClient {
     // What an HTTP client sees for a unit that is not there: nothing answers.
     if (!u) throw new ClusterRequestError("network", `No simulated unit called ${name}.`);
     return u;
-  }
-
-  async activeWorkersInExperiment(experiment: string): Promise<string[]> {
-    return experiment === this.o.experiment ? [...this.o.units.keys()].sort() : [];
-  }
-
-  async assignedExperiment(unit: string): Promise<string | null> {
-    return this.o.units.has(unit) ? this.o.experiment : null;
   }
 
   async workerInfo(unit: string): Promise<WorkerInfo | null> {
@@ -102,11 +129,4 @@ export class SimClusterClient implements ClusterClient {
     await this.o.pubsub.publish(logTopic(unit, experiment, body.source_, level), payload, { qos: 0 });
   }
 
-  async setUnitLabel(_experiment: string, unit: string, label: string): Promise<void> {
-    this.labels.set(unit, label);
-  }
-
-  addressOf(unit: string): string {
-    return `simulated unit ${unit}`;
-  }
 }

@@ -24,6 +24,7 @@ import type { Clock } from "../../util/clock";
 import { BusLookups } from "../bus-lookups";
 import { fireBatch, runUntil, type SimulationClock, settledFlag, turn } from "../clocks";
 import { SimulatedCluster } from "../cluster";
+import { SimulatedClusterClientBase } from "../sim-cluster-client";
 import { InProcessBus } from "../in-process-bus";
 import { PubSubIngestSource } from "../leader";
 import type { RuntimeOptions, SimulationRuntime, UnitFinalState, UnitLiveValues } from "../runtime";
@@ -385,30 +386,17 @@ function asText(values: Record<string, PyValue>): Record<string, string> {
 }
 
 /** The executor's ClusterClient: experiment questions answered here, unit requests sent to the unit's shard. */
-class ShardClusterClient implements ClusterClient {
-  readonly labels = new Map<string, string>();
-  readonly actionsByUnit = new Map<string, number>();
-
+class ShardClusterClient extends SimulatedClusterClientBase implements ClusterClient {
   constructor(
-    private readonly experiment: string,
-    private readonly units: readonly string[],
+    experiment: string,
+    units: readonly string[],
     private readonly send: (unit: string, method: UnitCallMethod, args: unknown[]) => Promise<unknown>,
-  ) {}
-
-  private count(unit: string): void {
-    this.actionsByUnit.set(unit, (this.actionsByUnit.get(unit) ?? 0) + 1);
-  }
-
-  async activeWorkersInExperiment(experiment: string): Promise<string[]> {
-    return experiment === this.experiment ? [...this.units].sort() : [];
-  }
-
-  async assignedExperiment(unit: string): Promise<string | null> {
-    return this.units.includes(unit) ? this.experiment : null;
+  ) {
+    super(experiment, () => units);
   }
 
   async workerInfo(unit: string): Promise<WorkerInfo | null> {
-    if (!this.units.includes(unit)) return null;
+    if (!this.hasUnit(unit)) return null;
     return (await this.send(unit, "workerInfo", [unit])) as WorkerInfo | null;
   }
 
@@ -438,13 +426,5 @@ class ShardClusterClient implements ClusterClient {
   async postUnitLog(unit: string, experiment: string, body: UnitLogBody): Promise<void> {
     this.count(unit);
     await this.send(unit, "postUnitLog", [unit, experiment, body]);
-  }
-
-  async setUnitLabel(_experiment: string, unit: string, label: string): Promise<void> {
-    this.labels.set(unit, label);
-  }
-
-  addressOf(unit: string): string {
-    return `simulated unit ${unit}`;
   }
 }
