@@ -75,6 +75,9 @@ export async function runSimulatedProfile(file: string, text: string, flags: Sim
   const seed = Number(flags.seed ?? "1");
   if (!Number.isInteger(seed)) throw new UsageError(`--seed expects an integer, got '${flags.seed}'.`);
   const outDir = path.resolve(deps.cwd, flags.out ?? path.join("sim-output", `${slug(file)}-${stamp((deps.now ?? (() => new Date()))())}`));
+  // Every flag is checked before anything is written: a bad one leaves no empty output folder.
+  const adcOversampling = flags.adcSamples ? Math.round(positiveNumber("--adc-samples", flags.adcSamples)) : undefined;
+  const threads = flags.threads ? Math.round(positiveNumber("--threads", flags.threads)) : undefined;
   fs.mkdirSync(outDir, { recursive: true });
   const tty = Boolean(err.isTTY);
   let lastShown = -1;
@@ -93,8 +96,8 @@ export async function runSimulatedProfile(file: string, text: string, flags: Sim
       seed,
       clock: mode,
       outDir,
-      adcOversampling: flags.adcSamples ? Math.round(positiveNumber("--adc-samples", flags.adcSamples)) : undefined,
-      threads: flags.threads ? Math.round(positiveNumber("--threads", flags.threads)) : undefined,
+      adcOversampling,
+      threads,
       log: (line) => {
         clearLine();
         err.write(`${line}\n`);
