@@ -13,7 +13,7 @@
 import type { ConfigReader } from "../config/types";
 import { decodeSetPayload, encodeSettingPayload } from "../pubsub/codec";
 import type { LastWill, MqttMessage, PublishOptions, PubSubClient, QoS } from "../pubsub/types";
-import type { Clock, TimerHandle } from "../util/clock";
+import type { Clock, TimerHandle, TimerOptions } from "../util/clock";
 import { formatPyScalar, PyInt } from "../util/python-format";
 import { JobLogger, type LogSink } from "./logger";
 import { PublishQueue } from "./publish-queue";
@@ -377,7 +377,7 @@ export abstract class BackgroundJob {
   };
 
   /** A repeating task on the job's clock, cancelled automatically at shutdown. */
-  protected every(ms: number, fn: () => void | Promise<void>): TimerHandle {
+  protected every(ms: number, fn: () => void | Promise<void>, options?: TimerOptions): TimerHandle {
     const handle = this.clock.setInterval(() => {
       this.enqueue(async () => {
         if (this.shutdownStarted) return;
@@ -387,7 +387,7 @@ export abstract class BackgroundJob {
           this.logger.error(errorMessage(e));
         }
       });
-    }, ms);
+    }, ms, options);
     this.timers.add(handle);
     return handle;
   }

@@ -160,20 +160,24 @@ export async function waitForDueOrWake(
     }
     await settle(1);
     if (wake.consume()) return;
+    // A clock moved by a driver of its own (a simulation) fires the timers: sleep to our own due
+    // time only (below), so the driver knows when the profile acts next.
+    if (!clock.advancesItself) return waitOnDrivenClock(clock, dueMs, wake);
     const timer = clock.nextDue();
     const target = Math.min(dueMs ?? Number.POSITIVE_INFINITY, timer ?? Number.POSITIVE_INFINITY);
     if (Number.isFinite(target)) {
-      const reached = clock.advanceTo(Math.max(target, clock.now()), 2);
-      // A clock moved by a driver of its own only sleeps here, so work still running (a unit in
-      // another thread answering) may finish before then: its wake ends the wait. Racing a clock
-      // that advances itself would leave it firing timers behind our back.
-      await (clock.advancesItself ? reached : Promise.race([reached, wake.wait()]));
+      await clock.advanceTo(Math.max(target, clock.now()), 2);
       return;
     }
     // Only real I/O (a real socket in a test) can make progress now: wait for it.
     await wake.wait();
     return;
   }
+  return waitOnDrivenClock(clock, dueMs, wake);
+}
+
+/** Sleeps until `dueMs` on a clock something else moves, unless woken first (work that finished meanwhile). */
+async function waitOnDrivenClock(clock: Clock, dueMs: number | undefined, wake: WakeSignal): Promise<void> {
   if (dueMs === undefined) {
     await wake.wait();
     return;

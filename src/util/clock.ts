@@ -8,12 +8,21 @@ export interface TimerHandle {
   cancel(): void;
 }
 
+export interface TimerOptions {
+  /**
+   * The timer only keeps this process's own books (statistics, a batched database write) and
+   * never acts on a unit. Real clocks ignore it; a simulation running its units in other threads
+   * lets them run on past such a timer instead of stopping them there (see `VirtualClock.nextDue`).
+   */
+  housekeeping?: boolean;
+}
+
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
   now(): number;
-  setTimeout(fn: () => void, ms: number): TimerHandle;
+  setTimeout(fn: () => void, ms: number, options?: TimerOptions): TimerHandle;
   /** Repeats every `ms` (first call after `ms`); the period does not drift with callback time. */
-  setInterval(fn: () => void, ms: number): TimerHandle;
+  setInterval(fn: () => void, ms: number, options?: TimerOptions): TimerHandle;
   sleep(ms: number): Promise<void>;
 }
 
@@ -60,6 +69,7 @@ interface VirtualTimer {
   fn: () => void;
   period?: number;
   cancelled: boolean;
+  housekeeping?: boolean;
 }
 
 /** Lets pending promise callbacks and I/O callbacks run before the next virtual timer fires. */
@@ -90,13 +100,13 @@ export class VirtualClock implements Clock {
     return this.current;
   }
 
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    return this.add(fn, Math.max(0, ms));
+  setTimeout(fn: () => void, ms: number, options?: TimerOptions): TimerHandle {
+    return this.add(fn, Math.max(0, ms), undefined, options?.housekeeping);
   }
 
-  setInterval(fn: () => void, ms: number): TimerHandle {
+  setInterval(fn: () => void, ms: number, options?: TimerOptions): TimerHandle {
     if (!(ms > 0)) throw new RangeError(`setInterval needs a positive period, got ${ms}`);
-    return this.add(fn, ms, ms);
+    return this.add(fn, ms, ms, options?.housekeeping);
   }
 
   sleep(ms: number): Promise<void> {
@@ -110,10 +120,17 @@ export class VirtualClock implements Clock {
     return this.heap.filter((t) => !t.cancelled).length;
   }
 
-  /** Due time of the next live timer, or undefined when none is scheduled. */
-  nextDue(): number | undefined {
+  /**
+   * Due time of the next live timer, or undefined when none is scheduled. With
+   * `skipHousekeeping`, of the next one that may act on a unit; that looks at every timer, so it
+   * is for clocks with a handful (a sharded simulation's coordinator), not a unit's thousands.
+   */
+  nextDue(options?: { skipHousekeeping?: boolean }): number | undefined {
     this.dropCancelledHead();
-    return this.heap[0]?.due;
+    if (!options?.skipHousekeeping) return this.heap[0]?.due;
+    let due: number | undefined;
+    for (const t of this.heap) if (!t.cancelled && !t.housekeeping && (due === undefined || t.due < due)) due = t.due;
+    return due;
   }
 
   /**
@@ -173,8 +190,8 @@ export class VirtualClock implements Clock {
     this.current = Math.max(this.current, ms);
   }
 
-  private add(fn: () => void, delay: number, period?: number): TimerHandle {
-    const timer: VirtualTimer = { due: this.current + delay, seq: 0, fn, period, cancelled: false };
+  private add(fn: () => void, delay: number, period: number | undefined, housekeeping: boolean | undefined): TimerHandle {
+    const timer: VirtualTimer = { due: this.current + delay, seq: 0, fn, period, cancelled: false, ...(housekeeping ? { housekeeping } : {}) };
     this.push(timer);
     return {
       cancel: () => {

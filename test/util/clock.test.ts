@@ -48,3 +48,20 @@ test("a timer set from inside an async callback chain is honoured", async () => 
   await clock.runAll();
   expect(seen).toEqual([10, 20, 30]);
 });
+
+test("nextDue can skip housekeeping timers (a sharded simulation's units run on past them)", async () => {
+  const clock = new VirtualClock(0);
+  const fired: string[] = [];
+  const stats = clock.setInterval(() => fired.push("stats"), 60_000, { housekeeping: true });
+  clock.setTimeout(() => fired.push("flush"), 30_000, { housekeeping: true });
+  const action = clock.setTimeout(() => fired.push("action"), 150_000);
+  expect(clock.nextDue()).toBe(30_000);
+  expect(clock.nextDue({ skipHousekeeping: true })).toBe(150_000);
+  action.cancel();
+  expect(clock.nextDue({ skipHousekeeping: true })).toBeUndefined();
+  // Housekeeping timers fire like any other.
+  await clock.advanceTo(120_000);
+  expect(fired).toEqual(["flush", "stats", "stats"]);
+  stats.cancel();
+  expect(clock.nextDue()).toBeUndefined();
+});

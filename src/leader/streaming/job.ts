@@ -143,7 +143,7 @@ export class MqttToDbStreamer extends BackgroundJob {
       error: (m) => this.logger.error(m),
     });
     this.logger.debug(`Listening to ${filters.length} topic filters.`);
-    this.statsTimer = this.every(STATS_INTERVAL_MS, () => this.writeStats());
+    this.statsTimer = this.every(STATS_INTERVAL_MS, () => this.writeStats(), { housekeeping: true });
   }
 
   /**

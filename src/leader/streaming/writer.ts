@@ -150,7 +150,7 @@ export class BatchingRowWriter {
         this.schedule();
       });
     };
-    if (this.batchDelayMs > 0 && !this.closed) this.delayedRun = { timer: this.clock.setTimeout(run, this.batchDelayMs), run };
+    if (this.batchDelayMs > 0 && !this.closed) this.delayedRun = { timer: this.clock.setTimeout(run, this.batchDelayMs, { housekeeping: true }), run };
     else setImmediate(run);
   }
 

@@ -41,6 +41,8 @@ export class ShardHandle {
   /** Requests with no word back yet: the coordinator's clock waits for these. */
   private readonly unacknowledged = new Set<number>();
   private ackWaiters: Array<() => void> = [];
+  /** Calls not yet answered with their result (some need the shard's clock to move first). */
+  private readonly calls = new Set<number>();
   private dead: Error | undefined;
   private readonly started: Promise<ForwardedBatch>;
 
@@ -72,6 +74,11 @@ export class ShardHandle {
     return this.unacknowledged.size > 0;
   }
 
+  /** Calls sent and not yet answered: while any is, the shard must stop where it finishes. */
+  get callsInFlight(): number {
+    return this.calls.size;
+  }
+
   whenAnswered(): Promise<void> {
     if (this.unacknowledged.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.ackWaiters.push(resolve));
@@ -81,6 +88,7 @@ export class ShardHandle {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     if (body.type === "call" || body.type === "lookup") this.unacknowledged.add(id);
+    if (body.type === "call") this.calls.add(id);
     return new Promise<T>((resolve, reject) => {
       this.waiting.set(id, { resolve: resolve as (r: unknown) => void, reject });
       this.worker.postMessage({ ...body, id } as ShardRequest);
@@ -99,6 +107,7 @@ export class ShardHandle {
     }
     this.acknowledge(m.id);
     if (m.type === "pending") return;
+    this.calls.delete(m.id);
     const w = this.waiting.get(m.id);
     if (!w) return;
     this.waiting.delete(m.id);
@@ -122,6 +131,7 @@ export class ShardHandle {
     this.dead = e;
     for (const w of this.waiting.values()) w.reject(e);
     this.waiting.clear();
+    this.calls.clear();
     for (const id of [...this.unacknowledged]) this.acknowledge(id);
   }
 }

@@ -34,6 +34,12 @@ import { ShardHandle, shardWorkerFile } from "./shard-handle";
 
 /** Simulated time the shards run ahead between two of the coordinator's timers, when nothing watches them. */
 const WINDOW_MS = 60_000;
+/**
+ * Windows asked for at once while nothing can cut them short (no request in flight, no `when`
+ * waiting, no timer of this thread before their end): each shard then runs through them without
+ * waiting for the other or for this thread, which stores the windows as they come back.
+ */
+const PIPELINE_DEPTH = 16;
 /** The same while a `when` waits on unit values: how late it can notice a change (the original polls every 15–25 s). */
 const WHEN_WINDOW_MS = 5_000;
 /** A `when` that waits re-reads its values at least every 25 s (the executor's polling): this long without a read, none waits. */
@@ -89,8 +95,8 @@ export class ShardedRuntime implements SimulationRuntime {
   private readonly shardOf = new Map<string, ShardHandle>();
   private latest: UnitLiveValues[] = [];
   private lastProgressAt = 0;
-  /** The next window, asked for while this thread stores the last one's messages (see `drive`). */
-  private ahead: { toMs: number; results: Promise<AdvanceResult[]> } | undefined;
+  /** Windows asked for and not yet taken, oldest first (see `drive`). */
+  private readonly ahead: Array<{ toMs: number; results: Promise<AdvanceResult[]> }> = [];
   /** Messages from the shards (windows taken, requests answered) the streamer has yet to get, in arrival order. */
   private readonly unstored: Array<Array<[ShardHandle, ForwardedBatch]>> = [];
   private published = 0;
@@ -184,14 +190,27 @@ export class ShardedRuntime implements SimulationRuntime {
         await Promise.all(this.shards.map((s) => s.whenAnswered()));
         continue;
       }
-      const window = this.lookups.readSince(clock.now() - WHEN_ACTIVE_MS) ? WHEN_WINDOW_MS : WINDOW_MS;
-      const target = Math.min(clock.nextDue() ?? Number.POSITIVE_INFINITY, clock.now() + window, limit);
-      if (this.ahead || this.shards.some((s) => s.nowMs < target)) {
-        if (!this.ahead && this.unstored.length > 0) {
-          // The shards start on this window while this thread stores what they sent from the last.
-          this.ahead = { toMs: target, results: this.requestAdvance(target) };
-          this.storeUnstored();
-          continue;
+      // While a `when` waits, windows are short and taken one at a time: what it hears can change
+      // what the units do next. So is a request in flight: its shard stops where the request
+      // finishes, and the profile's next request to that unit is due right then.
+      const watched = this.lookups.readSince(clock.now() - WHEN_ACTIVE_MS);
+      const window = watched ? WHEN_WINDOW_MS : WINDOW_MS;
+      // This thread's housekeeping (the streamer's statistics and batched writes) never acts on a
+      // unit: it fires on time here while the shards run on past it.
+      if ((clock.nextDue() ?? Number.POSITIVE_INFINITY) <= clock.now()) {
+        if ((await fireBatch(clock, clock.now(), done)) > 0) for (let i = 0; i < SETTLE_TURNS && !done(); i++) await turn();
+        continue;
+      }
+      const target = Math.min(this.nextUnitTimer(), clock.now() + window, limit);
+      if (this.ahead.length > 0 || this.shards.some((s) => s.nowMs < target)) {
+        const depth = watched || this.shards.some((s) => s.callsInFlight > 0) ? 1 : PIPELINE_DEPTH;
+        if (depth > 1 || (this.ahead.length === 0 && this.unstored.length > 0)) {
+          // The shards run on while this thread stores what they sent from earlier windows.
+          this.askAhead(depth, window, limit);
+          if (this.unstored.length > 0) {
+            this.storeUnstored();
+            continue;
+          }
         }
         // A change a `when` waits for gets the same turns as a timer firing here (below).
         if ((await this.takeWindow(target)) > 0) for (let i = 0; i < SETTLE_TURNS && !done(); i++) await turn();
@@ -216,11 +235,10 @@ export class ShardedRuntime implements SimulationRuntime {
 
   async finish(): Promise<Map<string, UnitFinalState>> {
     await this.lookups.close();
-    if (this.ahead) {
-      const results = await this.ahead.results;
+    for (const window of this.ahead.splice(0)) {
+      const results = await window.results;
       this.unstored.push(this.shards.map((s, i) => [s, results[i].forwarded]));
     }
-    this.ahead = undefined;
     this.storeUnstored();
     const results = await Promise.all(this.shards.map((s) => s.request<FinishResult>({ type: "finish" })));
     this.replay(this.shards.map((s, i) => [s, results[i].forwarded]));
@@ -244,7 +262,26 @@ export class ShardedRuntime implements SimulationRuntime {
     await Promise.all(this.shards.map((s) => s.terminate()));
   }
 
-  /** Brings every shard to `toMs`; resolves with the number of watched values that changed. */
+  /** When this thread next acts on a unit (its next timer other than housekeeping): no shard may pass it before then. */
+  private nextUnitTimer(): number {
+    return this.o.clock.nextDue({ skipHousekeeping: true }) ?? Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Tops up the windows asked for to `depth`, each `window` long, none past this thread's next
+   * timer or `limit`: a window that ended past a timer would have the units ahead of the profile.
+   */
+  private askAhead(depth: number, window: number, limit: number): void {
+    const clock = this.o.clock;
+    const end = Math.min(this.nextUnitTimer(), limit);
+    let from = this.ahead.at(-1)?.toMs ?? clock.now();
+    while (this.ahead.length < depth && from < end && this.shards.some((s) => s.nowMs < end)) {
+      const toMs = Math.min(from + window, end);
+      this.ahead.push({ toMs, results: this.requestAdvance(toMs) });
+      from = toMs;
+    }
+  }
+
   /**
    * Brings every shard to `toMs` (or takes the window already asked for), moves this clock there
    * and tells waiting `when`s what changed; the window's messages wait in `unstored`. Resolves with
@@ -252,8 +289,7 @@ export class ShardedRuntime implements SimulationRuntime {
    */
   private async takeWindow(toMs: number): Promise<number> {
     const clock = this.o.clock;
-    const ahead = this.ahead;
-    this.ahead = undefined;
+    const ahead = this.ahead.shift();
     const reached = ahead?.toMs ?? toMs;
     const results = await (ahead?.results ?? this.requestAdvance(toMs));
     this.unstored.push(this.shards.map((s, i) => [s, results[i].forwarded]));
