@@ -255,6 +255,15 @@ export class ProfileExecutor {
     this.wake.fire();
   }
 
+  /**
+   * True while the run waits for its next due time (whose timer is set) or a wake, with nothing
+   * of its own running: until then it can only act from a timer of its clock or a wake. A
+   * simulation that runs units in other threads lets them run on only while this holds.
+   */
+  get parked(): boolean {
+    return this.wake.awaited && this.units.idle;
+  }
+
   progress(): Progress {
     const next = this.queue.peek();
     return {

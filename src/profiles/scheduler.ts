@@ -127,6 +127,11 @@ export class WakeSignal {
     return new Promise((resolve) => this.resolvers.push(resolve));
   }
 
+  /** True while someone waits for the next `fire()` (and none has come yet). */
+  get awaited(): boolean {
+    return this.resolvers.length > 0;
+  }
+
   /** Forget a wake that arrived while we were not waiting but has been accounted for. */
   clear(): void {
     this.pending = false;

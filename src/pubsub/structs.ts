@@ -408,22 +408,40 @@ export function decodeWith<T>(decoder: Field<T>, payload: Payload): Decoded<T> {
   }
 }
 
-export const decodeMeasuredRPM = (p: Payload) => decodeWith(measuredRpm, p);
-export const decodeGrowthRate = (p: Payload) => decodeWith(growthRate, p);
-export const decodeODFiltered = (p: Payload) => decodeWith(odFiltered, p);
-export const decodeODFused = (p: Payload) => decodeWith(odFused, p);
-export const decodeTemperature = (p: Payload) => decodeWith(temperature, p);
-export const decodeVoltage = (p: Payload) => decodeWith(voltage, p);
-export const decodeRawODReading = (p: Payload) => decodeWith(rawOdReading, p);
-export const decodeCalibratedODReading = (p: Payload) => decodeWith(calibratedOdReading, p);
-export const decodeODReading = (p: Payload) => decodeWith(odReading, p);
-export const decodeODReadings = (p: Payload) => decodeWith(odReadings, p);
-export const decodeDosingEvent = (p: Payload) => decodeWith(dosingEvent, p);
-export const decodeLEDChangeEvent = (p: Payload) => decodeWith(ledChangeEvent, p);
-export const decodeAutomationSettings = (p: Payload) => decodeWith(automationSettings, p);
-export const decodeLog = (p: Payload) => decodeWith(log, p);
-export const decodeKalmanFilterOutput = (p: Payload) => decodeWith(kalmanFilterOutput, p);
-export const decodeRelativeIntensityOfIrLed = (p: Payload) => decodeWith(relativeIntensityOfIrLed, p);
+/**
+ * `decodeWith` for one struct, answering a repeat of the payload it last decoded with the same
+ * result. On one bus every subscriber gets the same payload object: a unit's growth-rate job and
+ * its three automations each decode every `ods` message, and the fourth decode costs nothing.
+ * Callers share the result, so they must never change it (none does: they read fields).
+ */
+function sharedDecoder<T>(decoder: Field<T>): (payload: Payload) => Decoded<T> {
+  let lastPayload: Payload | undefined;
+  let last: Decoded<T> | undefined;
+  return (payload) => {
+    // Identity for buffers (a new message is a new buffer); strings compare by content anyway.
+    if (payload === lastPayload && last !== undefined) return last;
+    last = decodeWith(decoder, payload);
+    lastPayload = payload;
+    return last;
+  };
+}
+
+export const decodeMeasuredRPM = sharedDecoder(measuredRpm);
+export const decodeGrowthRate = sharedDecoder(growthRate);
+export const decodeODFiltered = sharedDecoder(odFiltered);
+export const decodeODFused = sharedDecoder(odFused);
+export const decodeTemperature = sharedDecoder(temperature);
+export const decodeVoltage = sharedDecoder(voltage);
+export const decodeRawODReading = sharedDecoder(rawOdReading);
+export const decodeCalibratedODReading = sharedDecoder(calibratedOdReading);
+export const decodeODReading = sharedDecoder(odReading);
+export const decodeODReadings = sharedDecoder(odReadings);
+export const decodeDosingEvent = sharedDecoder(dosingEvent);
+export const decodeLEDChangeEvent = sharedDecoder(ledChangeEvent);
+export const decodeAutomationSettings = sharedDecoder(automationSettings);
+export const decodeLog = sharedDecoder(log);
+export const decodeKalmanFilterOutput = sharedDecoder(kalmanFilterOutput);
+export const decodeRelativeIntensityOfIrLed = sharedDecoder(relativeIntensityOfIrLed);
 
 /** `extraEventNames`: tags of plugin-defined events the caller knows about. */
 export function decodeAutomationEvent(p: Payload, extraEventNames: readonly string[] = []): Decoded<AutomationEvent> {

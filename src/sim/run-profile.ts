@@ -210,7 +210,7 @@ export async function simulateProfile(o: SimulateProfileOptions): Promise<Simula
         executor = ex;
       },
     });
-    outcome = await runtime.drive(run, "the profile");
+    outcome = await runtime.drive(run, "the profile", undefined, () => executor?.parked ?? false);
     clearInterval(ticker);
     o.onProgress?.(snapshot());
     endMs = clock.now();

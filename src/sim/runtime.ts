@@ -45,8 +45,12 @@ export interface SimulationRuntime {
   readonly lookups: WatchableLookups;
   /** A connection on the leader's side, for the profile's own log lines. */
   connectLeader(clientIdBase: string): PubSubClient;
-  /** Moves simulated time (running every unit) until `work` settles. */
-  drive<T>(work: Promise<T>, what: string, maxVirtualMs?: number): Promise<T>;
+  /**
+   * Moves simulated time (running every unit) until `work` settles. `parked` says when the work
+   * can only act again from a timer of the clock or a wake (see `ProfileExecutor.parked`); units
+   * in other threads may then run on to that timer without stopping on the way.
+   */
+  drive<T>(work: Promise<T>, what: string, maxVirtualMs?: number, parked?: () => boolean): Promise<T>;
   live(): UnitLiveValues[];
   /** Stops every unit and writes what the database has yet to store; then each unit's final state. */
   finish(): Promise<Map<string, UnitFinalState>>;

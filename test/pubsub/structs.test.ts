@@ -163,3 +163,20 @@ describe("strictness (as msgspec)", () => {
     expect(rejected(decodeGrowthRate("[1]"))).toMatch(/^payload: expected an object/);
   });
 });
+
+describe("subscribers of one message share its decoding", () => {
+  const text = '{"timestamp":"2026-01-01T00:00:00.000000Z","ods":{"2":{"timestamp":"2026-01-01T00:00:00.000000Z","angle":"90","od":0.5,"channel":"2","ir_led_intensity":80.0,"calibrated":0}}}';
+
+  it("answers the same payload object with the same result, and any other payload afresh", () => {
+    const payload = Buffer.from(text);
+    const first = decodeODReadings(payload);
+    expect(first.ok).toBe(true);
+    expect(decodeODReadings(payload)).toBe(first);
+    const copy = Buffer.from(text);
+    const again = decodeODReadings(copy);
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
+    // A bad payload after a good one is reported, not answered from the last result.
+    expect(decodeODReadings(Buffer.from("{}")).ok).toBe(false);
+  });
+});

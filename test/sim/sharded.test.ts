@@ -120,6 +120,17 @@ maybe(
       expect({ table, rows: a.length > 0 }).toEqual({ table, rows: true });
       expect({ table, same: rows(two.dir, table) }).toEqual({ table, same: a });
     }
+    // Every job starts at the same simulated instant: a request reaches its unit when the profile
+    // sends it, not where the unit's thread last stopped.
+    const starts = (dir: string) => {
+      const db = new Database(path.join(dir, "pioreactor.sqlite"), { readonly: true });
+      try {
+        return db.prepare("SELECT pioreactor_unit, task, timestamp FROM logs WHERE message = 'Init.' ORDER BY 1, 2, 3").raw().all();
+      } finally {
+        db.close();
+      }
+    };
+    expect(starts(two.dir)).toEqual(starts(one.dir));
     expect(two.result.outcome).toEqual(one.result.outcome);
     expect(two.result.rowCounts.od_readings).toBe(one.result.rowCounts.od_readings);
     for (const [i, u] of two.result.units.entries()) {

@@ -35,9 +35,10 @@ import { ShardHandle, shardWorkerFile } from "./shard-handle";
 /** Simulated time the shards run ahead between two of the coordinator's timers, when nothing watches them. */
 const WINDOW_MS = 60_000;
 /**
- * Windows asked for at once while nothing can cut them short (no request in flight, no `when`
- * waiting, no timer of this thread before their end): each shard then runs through them without
- * waiting for the other or for this thread, which stores the windows as they come back.
+ * Windows asked for at once while nothing can cut them short (the profile parked on a timer, no
+ * request in flight, no `when` waiting; none ends past this thread's next timer): each shard then
+ * runs through them without waiting for the other or for this thread, which stores the windows
+ * as they come back.
  */
 const PIPELINE_DEPTH = 16;
 /** The same while a `when` waits on unit values: how late it can notice a change (the original polls every 15–25 s). */
@@ -179,7 +180,7 @@ export class ShardedRuntime implements SimulationRuntime {
    * says so, and finishes as its shard advances; the shard stops where it finishes, since the
    * profile may send that unit its next request right then.
    */
-  async drive<T>(work: Promise<T>, what: string, maxVirtualMs = Number.POSITIVE_INFINITY): Promise<T> {
+  async drive<T>(work: Promise<T>, what: string, maxVirtualMs = Number.POSITIVE_INFINITY, parked: () => boolean = () => false): Promise<T> {
     const clock = this.o.clock;
     const done = settledFlag(work);
     const limit = clock.now() + maxVirtualMs;
@@ -190,9 +191,10 @@ export class ShardedRuntime implements SimulationRuntime {
         await Promise.all(this.shards.map((s) => s.whenAnswered()));
         continue;
       }
-      // While a `when` waits, windows are short and taken one at a time: what it hears can change
-      // what the units do next. So is a request in flight: its shard stops where the request
-      // finishes, and the profile's next request to that unit is due right then.
+      // Windows are taken one at a time unless the profile is parked on a timer of this clock
+      // with no request in flight and no `when` waiting. A `when` gets short windows: what it
+      // hears can change what the units do next. A request's shard stops where it finishes, and
+      // the profile's next request to that unit may be due right then.
       const watched = this.lookups.readSince(clock.now() - WHEN_ACTIVE_MS);
       const window = watched ? WHEN_WINDOW_MS : WINDOW_MS;
       // This thread's housekeeping (the streamer's statistics and batched writes) never acts on a
@@ -203,7 +205,7 @@ export class ShardedRuntime implements SimulationRuntime {
       }
       const target = Math.min(this.nextUnitTimer(), clock.now() + window, limit);
       if (this.ahead.length > 0 || this.shards.some((s) => s.nowMs < target)) {
-        const depth = watched || this.shards.some((s) => s.callsInFlight > 0) ? 1 : PIPELINE_DEPTH;
+        const depth = !watched && parked() && this.shards.every((s) => s.callsInFlight === 0) ? PIPELINE_DEPTH : 1;
         if (depth > 1 || (this.ahead.length === 0 && this.unstored.length > 0)) {
           // The shards run on while this thread stores what they sent from earlier windows.
           this.askAhead(depth, window, limit);
@@ -290,8 +292,10 @@ export class ShardedRuntime implements SimulationRuntime {
   private async takeWindow(toMs: number): Promise<number> {
     const clock = this.o.clock;
     const ahead = this.ahead.shift();
-    const reached = ahead?.toMs ?? toMs;
     const results = await (ahead?.results ?? this.requestAdvance(toMs));
+    // Not the window's end: a shard stops early where a request in flight finishes, and the
+    // profile's next step (that request's answer, from a timer here) comes at that time.
+    const reached = Math.min(...results.map((r) => r.nowMs));
     this.unstored.push(this.shards.map((s, i) => [s, results[i].forwarded]));
     const progress = results.flatMap((r) => r.progress ?? []);
     if (progress.length > 0) {
