@@ -9,7 +9,7 @@ import { openDatabase } from "../leader/db/open";
 import { configureSqliteConnection } from "../leader/db/sqlite-pragmas";
 import { MqttToDbStreamer } from "../leader/streaming/job";
 import type { IngestConnection, IngestHandler, IngestSource } from "../leader/streaming/mqtt-ingest";
-import { DeferredIndexes } from "../leader/streaming/deferred-indexes";
+import { BulkLoad } from "../leader/streaming/bulk-load";
 import { SqliteRowStore } from "../leader/streaming/sqlite-row-store";
 import type { JobDeps } from "../jobs/background-job";
 import type { KeyValueCache } from "../jobs/local-storage";
@@ -67,8 +67,8 @@ export interface StreamerSetup {
    */
   batchDelayMs?: number;
   /**
-   * Nothing reads the database until the run is over (the fast clock): its secondary indexes are
-   * dropped for the run and created again when the streamer stops, and each batch is inserted
+   * Nothing reads the database until the run is over (the fast clock): it is bulk loaded (see
+   * BulkLoad: indexes dropped for the run, no fsync, no WAL), and each batch is inserted
    * table by table, many rows per statement (SqliteRowStore's groupByTable). Not for a live simulation,
    * whose charts query while it runs.
    */
@@ -84,7 +84,7 @@ function simulationRowStore(file: string, bulkLoad: boolean): SqliteRowStore {
   const db = new Database(file, { timeout: 15000 });
   configureSqliteConnection(db, { foreignKeys: false });
   db.pragma("wal_autocheckpoint = 4000");
-  return new SqliteRowStore(db, bulkLoad ? { deferredIndexes: DeferredIndexes.drop(db), groupByTable: true } : {});
+  return new SqliteRowStore(db, bulkLoad ? { bulkLoad: BulkLoad.begin(db), groupByTable: true } : {});
 }
 
 export async function startStreamer(s: StreamerSetup): Promise<MqttToDbStreamer> {

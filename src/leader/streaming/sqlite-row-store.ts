@@ -9,7 +9,7 @@
  */
 import type Database from "better-sqlite3";
 import { DEFAULT_MMAP_BYTES } from "../db/open";
-import type { DeferredIndexes } from "./deferred-indexes";
+import type { BulkLoad } from "./bulk-load";
 import type { SqlValue } from "./rows";
 import { type BatchResult, hasColumns, insertSql, type RowStore, type RowWriteError } from "./row-store";
 import type { TableRow } from "./sinks";
@@ -29,8 +29,8 @@ interface PreparedInsert {
 const GROUPED_ROWS = 50;
 
 export interface SqliteRowStoreOptions {
-  /** Indexes dropped for a bulk load (the fast simulation), created again when the store closes. */
-  deferredIndexes?: DeferredIndexes;
+  /** A bulk load (the fast simulation), finished when the store closes. */
+  bulkLoad?: BulkLoad;
   /**
    * Insert a batch table by table, 50 rows per statement, instead of row by row in arrival order
    * (≈ 15 % less SQLite work a row). Rows of one table keep their order; rows of different tables
@@ -146,7 +146,7 @@ export class SqliteRowStore implements RowStore {
   async close(): Promise<void> {
     if (!this.db.open) return;
     try {
-      this.options.deferredIndexes?.rebuild();
+      this.options.bulkLoad?.finish();
     } finally {
       this.db.close();
     }

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { migrateToLatest } from "../../../src/leader/db/migrate";
 import { openDatabase } from "../../../src/leader/db/open";
+import { BulkLoad } from "../../../src/leader/streaming/bulk-load";
 import { DeferredIndexes } from "../../../src/leader/streaming/deferred-indexes";
 import { openStreamingConnection } from "../../../src/leader/streaming/sqlite-connection";
 import { SqliteRowStore } from "../../../src/leader/streaming/sqlite-row-store";
@@ -43,15 +44,18 @@ describe("DeferredIndexes", () => {
     db.close();
   });
 
-  it("is rebuilt when the store closes, with the rows written meanwhile indexed", async () => {
+  it("is rebuilt when a bulk load's store closes, with the rows written meanwhile indexed and the file back in WAL", async () => {
     const db = openStreamingConnection(file);
-    const store = new SqliteRowStore(db, { deferredIndexes: DeferredIndexes.drop(db) });
+    const store = new SqliteRowStore(db, { bulkLoad: BulkLoad.begin(db) });
+    // The only connection: the load runs with its journal in memory.
+    expect(db.pragma("journal_mode", { simple: true })).toBe("memory");
     const row = { experiment: "exp", pioreactor_unit: "u1", timestamp: "2026-01-01T00:00:00.000Z", od_reading: 0.5, angle: 90, channel: 1 };
     expect((await store.writeBatch([{ table: "od_readings", row }])).inserted).toBe(1);
     await store.close();
     const check = new Database(file, { readonly: true });
     expect(indexSql(check, "od_readings_ix")).toMatch(/CREATE INDEX od_readings_ix/);
     expect(check.pragma("integrity_check", { simple: true })).toBe("ok");
+    expect(check.pragma("journal_mode", { simple: true })).toBe("wal");
     const plan = check.prepare("EXPLAIN QUERY PLAN SELECT * FROM od_readings WHERE experiment = 'exp' AND pioreactor_unit = 'u1'").all();
     expect(JSON.stringify(plan)).toContain("od_readings_ix");
     check.close();
