@@ -41,6 +41,16 @@ export class CultureGrowthEKF {
   private readonly R: number[];
   private readonly baseVariance: number;
   private adaptiveVariance: number;
+  /** The transition matrix; `update` sets its dt terms. */
+  private readonly F: Matrix3 = [
+    [1, 0, 0],
+    [0, 1, 0],
+    [0, 0, DRIFT_DECAY],
+  ];
+  private readonly scratchQ = zeros();
+  private readonly scratchFP = zeros();
+  private readonly scratchFt = zeros();
+  private readonly scratchPp = zeros();
 
   constructor(
     initialState: readonly number[],
@@ -74,39 +84,43 @@ export class CultureGrowthEKF {
     if (observations.length !== this.R.length) {
       throw new Error(`Expected ${this.R.length} observations, got ${observations.length}.`);
     }
-    if (observations.some((y) => !(y > 0))) throw new Error(`Observations must be positive, got ${JSON.stringify(observations)}.`);
+    for (const y of observations) if (!(y > 0)) throw new Error(`Observations must be positive, got ${JSON.stringify(observations)}.`);
 
-    // Predict.
+    // Predict. The matrices are scratch fields, filled in place: this runs for every OD reading,
+    // and the arithmetic (and so every bit of the result) is that of the plain formulas.
     const dt = dtHours;
-    const F: Matrix3 = [
-      [1, dt, (dt * dt) / 2],
-      [0, 1, dt],
-      [0, 0, DRIFT_DECAY],
-    ];
-    const xp: Vector3 = [
-      this.x[0] + dt * this.x[1] + ((dt * dt) / 2) * this.x[2],
-      this.x[1] + dt * this.x[2],
-      DRIFT_DECAY * this.x[2],
-    ];
-    const Q = clone(this.Q);
+    const F = this.F;
+    F[0][1] = dt;
+    F[0][2] = (dt * dt) / 2;
+    F[1][2] = dt;
+    const xp0 = this.x[0] + dt * this.x[1] + ((dt * dt) / 2) * this.x[2];
+    const xp1 = this.x[1] + dt * this.x[2];
+    const xp2 = DRIFT_DECAY * this.x[2];
+    const Q = this.scratchQ;
+    copyInto(Q, this.Q);
     if (recentDilution) {
       Q[0][0] += DILUTION_LOG_OD_VARIANCE;
       Q[1][1] += DILUTION_RATE_VARIANCE;
     }
-    const Pp = add(mul(mul(F, this.P), transpose(F)), Q);
+    const Pp = this.scratchPp;
+    mulInto(this.scratchFP, F, this.P);
+    transposeInto(this.scratchFt, F);
+    mulInto(Pp, this.scratchFP, this.scratchFt);
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) Pp[i][j] = Pp[i][j] + Q[i][j];
 
     // Fuse sensors in log space: variance of log y ≈ var(y) / y².
     let weightSum = 0;
     let weighted = 0;
-    observations.forEach((y, i) => {
+    for (let i = 0; i < observations.length; i++) {
+      const y = observations[i];
       const variance = Math.max(this.R[i] / (y * y), this.baseVariance);
       weightSum += 1 / variance;
       weighted += Math.log(y) / variance;
-    });
+    }
     const z = weighted / weightSum;
     const measurementVarianceFused = 1 / weightSum;
 
-    const innovation = z - xp[0];
+    const innovation = z - xp0;
     let measurementVariance = Math.max(measurementVarianceFused, this.adaptiveVariance);
     let S = Pp[0][0] + measurementVariance;
     const standardised = Math.abs(innovation) / Math.sqrt(S);
@@ -116,10 +130,19 @@ export class CultureGrowthEKF {
       S = Pp[0][0] + measurementVariance;
     }
 
-    const K: Vector3 = [Pp[0][0] / S, Pp[1][0] / S, Pp[2][0] / S];
-    const x: Vector3 = [xp[0] + K[0] * innovation, xp[1] + K[1] * innovation, xp[2] + K[2] * innovation];
-    const P = clone(Pp);
-    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) P[i][j] = Pp[i][j] - K[i] * Pp[0][j];
+    const K0 = Pp[0][0] / S;
+    const K1 = Pp[1][0] / S;
+    const K2 = Pp[2][0] / S;
+    const x = this.x;
+    x[0] = xp0 + K0 * innovation;
+    x[1] = xp1 + K1 * innovation;
+    x[2] = xp2 + K2 * innovation;
+    const P = this.P;
+    for (let j = 0; j < 3; j++) {
+      P[0][j] = Pp[0][j] - K0 * Pp[0][j];
+      P[1][j] = Pp[1][j] - K1 * Pp[0][j];
+      P[2][j] = Pp[2][j] - K2 * Pp[0][j];
+    }
     for (let i = 0; i < 3; i++) P[i][i] = Math.max(P[i][i], MIN_DIAGONAL);
     x[1] = Math.min(GROWTH_RATE_LIMITS[1], Math.max(GROWTH_RATE_LIMITS[0], x[1]));
 
@@ -133,26 +156,32 @@ export class CultureGrowthEKF {
       for (let i = 0; i < this.R.length; i++) this.R[i] = this.adaptiveVariance * scale;
     }
 
-    this.x = x;
-    this.P = P;
     return { state: this.state, covariance: this.covariance, outlier };
   }
 }
 
-function mul(a: Matrix3, b: Matrix3): Matrix3 {
-  const out = [
+function zeros(): Matrix3 {
+  return [
     [0, 0, 0],
     [0, 0, 0],
     [0, 0, 0],
-  ] as Matrix3;
-  for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 3; k++) out[i][j] += a[i][k] * b[k][j];
-  return out;
+  ];
 }
 
-function transpose(a: Matrix3): Matrix3 {
-  return [0, 1, 2].map((i) => [a[0][i], a[1][i], a[2][i]]) as Matrix3;
+function copyInto(out: Matrix3, a: Matrix3): void {
+  for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) out[i][j] = a[i][j];
 }
 
-function add(a: Matrix3, b: Matrix3): Matrix3 {
-  return a.map((r, i) => r.map((v, j) => v + b[i][j])) as Matrix3;
+/** out = a·b, summed as `out[i][j] += a[i][k]·b[k][j]` from 0 (so −0 terms add up as before). */
+function mulInto(out: Matrix3, a: Matrix3, b: Matrix3): void {
+  for (let i = 0; i < 3; i++)
+    for (let j = 0; j < 3; j++) {
+      let sum = 0;
+      for (let k = 0; k < 3; k++) sum += a[i][k] * b[k][j];
+      out[i][j] = sum;
+    }
+}
+
+function transposeInto(out: Matrix3, a: Matrix3): void {
+  for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) out[i][j] = a[j][i];
 }
