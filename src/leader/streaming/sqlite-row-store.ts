@@ -21,8 +21,8 @@ interface PreparedInsert {
   columns: readonly string[];
   sql: string;
   stmt: Database.Statement;
-  /** The same INSERT for GROUPED_ROWS rows at once, prepared on first use. */
-  grouped?: Database.Statement;
+  /** The same INSERT for several rows at once, by row count, prepared on first use. */
+  grouped?: Map<number, Database.Statement>;
 }
 
 /** Rows per multi-row INSERT: 50 × ≤ 16 columns stays far below SQLite's parameter limit. */
@@ -38,6 +38,10 @@ export interface SqliteRowStoreOptions {
    * but a plugin's trigger might: only for the simulation, whose schema is the built-in one.
    */
   groupByTable?: boolean;
+}
+
+function largestPowerOfTwoAtMost(n: number): number {
+  return 2 ** Math.floor(Math.log2(n));
 }
 
 export class SqliteRowStore implements RowStore {
@@ -123,24 +127,41 @@ export class SqliteRowStore implements RowStore {
     }
     let inserted = 0;
     for (const [entry, group] of groups) {
-      const whole = group.length - (group.length % GROUPED_ROWS);
-      for (let i = 0; i < whole; i += GROUPED_ROWS) {
-        const chunk = group.slice(i, i + GROUPED_ROWS);
+      // Full groups, then what is left in halving sizes (49 rows = 32 + 16 + 1): a statement per
+      // leftover row cost a third of the streamer's SQLite time.
+      for (let i = 0; i < group.length; ) {
+        const left = group.length - i;
+        const size = left >= GROUPED_ROWS ? GROUPED_ROWS : largestPowerOfTwoAtMost(left);
+        const chunk = group.slice(i, i + size);
+        i += size;
+        if (size === 1) {
+          inserted += this.insertEach(chunk, rowErrors);
+          continue;
+        }
         const values: SqlValue[] = [];
         for (const { row } of chunk) for (const column of entry.columns) values.push(row[column]);
-        entry.grouped ??= this.db.prepare(`${entry.sql}${`, (${entry.columns.map(() => "?").join(", ")})`.repeat(GROUPED_ROWS - 1)}`);
         try {
-          entry.grouped.run(values);
-          inserted += GROUPED_ROWS;
+          this.groupedStatement(entry, size).run(values);
+          inserted += size;
         } catch (e) {
           if (isDatabaseFailure(e)) throw e;
           // The statement was undone as a whole: its rows again one by one, to keep the good ones.
           inserted += this.insertEach(chunk, rowErrors);
         }
       }
-      inserted += this.insertEach(group.slice(whole), rowErrors);
     }
     return inserted + this.insertEach(ungrouped, rowErrors);
+  }
+
+  /** The entry's INSERT for `size` rows at once, prepared on first use. */
+  private groupedStatement(entry: PreparedInsert, size: number): Database.Statement {
+    entry.grouped ??= new Map();
+    let stmt = entry.grouped.get(size);
+    if (!stmt) {
+      stmt = this.db.prepare(`${entry.sql}${`, (${entry.columns.map(() => "?").join(", ")})`.repeat(size - 1)}`);
+      entry.grouped.set(size, stmt);
+    }
+    return stmt;
   }
 
   async close(): Promise<void> {
