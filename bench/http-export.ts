@@ -66,9 +66,9 @@ async function main(): Promise<void> {
   }
   previews.sort((a, b) => a - b);
 
-  let peakRss = process.memoryUsage().rss;
+  let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
   }, 20);
   const start = performance.now();
   const accepted = (await (

@@ -74,9 +74,9 @@ async function main(): Promise<void> {
     process.stderr.write(`--start: expected an ISO date-time such as 2026-01-01T00:00:00Z, got '${start}'\n`);
     process.exit(2);
   }
-  let peakRss = process.memoryUsage().rss;
+  let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
   }, 100);
   const names = Array.from({ length: units }, (_, i) => `unit${i + 1}`);
   let lastTenth = -1;
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
     },
   });
   clearInterval(sampler);
-  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
   const rows = Object.values(r.rowCounts).reduce((a, b) => a + b, 0);
   const line = {
     units,
