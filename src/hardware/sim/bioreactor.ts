@@ -23,7 +23,7 @@ import { addLiquid, type LiquidState, removeLiquid, type VesselParams } from "./
 import { type Angle, ledOutputFactor, type OpticsParams, type PhotodiodeRole, photodiodeSignal, referenceSignal } from "./optics";
 import { Random, type RandomState } from "./random";
 import { type StirrerParams, type StirrerState, stepStirrer } from "./stirrer";
-import { stepThermal, type ThermalParams, type ThermalState } from "./thermal";
+import { ThermalIntegrator, type ThermalParams, type ThermalState } from "./thermal";
 
 /** What a PWM pin drives (the `[PWM]` config section maps channels to these labels). */
 export type PwmRole = "stirring" | "media" | "alt_media" | "waste" | "heating" | "other";
@@ -162,6 +162,7 @@ export class SimulatedBioreactor {
    * while duty cycles change a few times a minute at most.
    */
   private readonly dutyByRole: Record<PwmRole, number>;
+  private readonly thermal = new ThermalIntegrator();
 
   private constructor(
     readonly params: BioreactorParams,
@@ -250,12 +251,13 @@ export class SimulatedBioreactor {
   private step(seconds: number): void {
     const p = this.params;
     const s = this.state;
+    // Every model steps its state object in place: this runs millions of times a simulated week.
     const t0 = s.thermal.vialC;
-    s.thermal = stepThermal(s.thermal, p.thermal, this.dutyByRole.heating, p.ambientC, s.liquid.volumeMl, seconds);
+    this.thermal.step(s.thermal, p.thermal, this.dutyByRole.heating, p.ambientC, s.liquid.volumeMl, seconds);
     const meanVialC = (t0 + s.thermal.vialC) / 2;
     const mu = specificGrowthRate(p.culture, meanVialC, s.liquid.altMediaFraction);
-    s.culture = growCulture(s.culture, p.culture, mu, seconds / 3600);
-    s.stirrer = stepStirrer(s.stirrer, p.stirrer, this.dutyByRole.stirring, s.faults.stirrerStalled, seconds);
+    growCulture(s.culture, p.culture, mu, seconds / 3600);
+    stepStirrer(s.stirrer, p.stirrer, this.dutyByRole.stirring, s.faults.stirrerStalled, seconds);
     if (!this.pumpsRunning()) return;
     for (const kind of PUMP_KINDS) {
       const dc = this.dutyByRole[kind];
@@ -264,14 +266,9 @@ export class SimulatedBioreactor {
   }
 
   private moveLiquid(kind: PumpKind, ml: number): number {
-    if (kind === "waste") {
-      const { liquid, removedMl } = removeLiquid(this.state.liquid, this.params.vessel, ml);
-      this.state.liquid = liquid;
-      return removedMl;
-    }
-    const { liquid, dilution } = addLiquid(this.state.liquid, this.params.vessel, ml, kind);
-    this.state.liquid = liquid;
-    this.state.culture = { ...this.state.culture, biomassOd: this.state.culture.biomassOd * dilution };
+    if (kind === "waste") return removeLiquid(this.state.liquid, this.params.vessel, ml);
+    const dilution = addLiquid(this.state.liquid, this.params.vessel, ml, kind);
+    this.state.culture.biomassOd *= dilution;
     return ml;
   }
 
@@ -390,7 +387,7 @@ export class SimulatedBioreactor {
 
   /** The magnet passed the sensor: a new revolution starts. */
   markHallEdge(): void {
-    this.state.stirrer = { rpm: this.state.stirrer.rpm, phase: 0 };
+    this.state.stirrer.phase = 0;
   }
 
   /** Normal draw for callers that add their own noise (hall-sensor jitter). */
