@@ -23,7 +23,7 @@ import { addLiquid, type LiquidState, removeLiquid, type VesselParams } from "./
 import { type Angle, ledOutputFactor, type OpticsParams, type PhotodiodeRole, photodiodeSignal, referenceSignal } from "./optics";
 import { Random, type RandomState } from "./random";
 import { type StirrerParams, type StirrerState, stepStirrer } from "./stirrer";
-import { stepThermal, type ThermalParams, type ThermalState } from "./thermal";
+import { ThermalIntegrator, type ThermalParams, type ThermalState } from "./thermal";
 
 /** What a PWM pin drives (the `[PWM]` config section maps channels to these labels). */
 export type PwmRole = "stirring" | "media" | "alt_media" | "waste" | "heating" | "other";
@@ -146,6 +146,12 @@ export interface InitialConditions {
 }
 
 const PUMP_KINDS: readonly PumpKind[] = ["media", "alt_media", "waste"];
+
+/** One ADC input's AR(1) noise residual (see `SimulatedBioreactor.noiseSlot`). */
+interface NoiseSlot {
+  residual: number;
+}
+
 const AUX_DIVIDER = 0.134;
 const TMP1075_STEP_C = 0.0625;
 
@@ -162,6 +168,9 @@ export class SimulatedBioreactor {
    * while duty cycles change a few times a minute at most.
    */
   private readonly dutyByRole: Record<PwmRole, number>;
+  private readonly thermal = new ThermalIntegrator();
+  /** Per ADC input, the residual `state.noise` holds; copied back there by `toJSON`. */
+  private readonly noiseSlots = new Map<string, NoiseSlot>();
 
   private constructor(
     readonly params: BioreactorParams,
@@ -209,6 +218,7 @@ export class SimulatedBioreactor {
 
   toJSON(): BioreactorSnapshot {
     this.state.rng = this.rng.state();
+    for (const [input, slot] of this.noiseSlots) this.state.noise[input] = slot.residual;
     return { format: SNAPSHOT_FORMAT, version: 1, params: structuredClone(this.params), state: structuredClone(this.state) };
   }
 
@@ -250,28 +260,28 @@ export class SimulatedBioreactor {
   private step(seconds: number): void {
     const p = this.params;
     const s = this.state;
+    // Every model steps its state object in place: this runs millions of times a simulated week.
     const t0 = s.thermal.vialC;
-    s.thermal = stepThermal(s.thermal, p.thermal, this.dutyByRole.heating, p.ambientC, s.liquid.volumeMl, seconds);
+    this.thermal.step(s.thermal, p.thermal, this.dutyByRole.heating, p.ambientC, s.liquid.volumeMl, seconds);
     const meanVialC = (t0 + s.thermal.vialC) / 2;
     const mu = specificGrowthRate(p.culture, meanVialC, s.liquid.altMediaFraction);
-    s.culture = growCulture(s.culture, p.culture, mu, seconds / 3600);
-    s.stirrer = stepStirrer(s.stirrer, p.stirrer, this.dutyByRole.stirring, s.faults.stirrerStalled, seconds);
-    if (!this.pumpsRunning()) return;
+    growCulture(s.culture, p.culture, mu, seconds / 3600);
+    stepStirrer(s.stirrer, p.stirrer, this.dutyByRole.stirring, s.faults.stirrerStalled, seconds);
+    if (this.pumpsRunning()) this.pump(seconds);
+  }
+
+  /** Liquid the running pumps move in a step; kept out of `step` so V8 can inline more of the per-step models into it. */
+  private pump(seconds: number): void {
     for (const kind of PUMP_KINDS) {
       const dc = this.dutyByRole[kind];
-      if (dc > 0) this.moveLiquid(kind, (p.pumps[kind].mlPerSecondAtFullDuty * dc * seconds) / 100);
+      if (dc > 0) this.moveLiquid(kind, (this.params.pumps[kind].mlPerSecondAtFullDuty * dc * seconds) / 100);
     }
   }
 
   private moveLiquid(kind: PumpKind, ml: number): number {
-    if (kind === "waste") {
-      const { liquid, removedMl } = removeLiquid(this.state.liquid, this.params.vessel, ml);
-      this.state.liquid = liquid;
-      return removedMl;
-    }
-    const { liquid, dilution } = addLiquid(this.state.liquid, this.params.vessel, ml, kind);
-    this.state.liquid = liquid;
-    this.state.culture = { ...this.state.culture, biomassOd: this.state.culture.biomassOd * dilution };
+    if (kind === "waste") return removeLiquid(this.state.liquid, this.params.vessel, ml);
+    const dilution = addLiquid(this.state.liquid, this.params.vessel, ml, kind);
+    this.state.culture.biomassOd *= dilution;
     return ml;
   }
 
@@ -335,13 +345,11 @@ export class SimulatedBioreactor {
     const role = this.params.wiring.adcInputs[input];
     if (role === undefined) throw new Error(`simulated ADC has no input '${input}'`);
     const o = this.params.optics;
-    const s = this.state;
-    const ir = s.leds[this.params.wiring.irLedChannel];
-    const led = ledOutputFactor(o, s.thermal.vialC);
     let volts: number;
     switch (role) {
       case "REF":
-        volts = o.darkVolts + referenceSignal(o, ir, led) + this.rng.normal() * o.refNoiseVolts * s.faults.refNoiseFactor;
+        volts =
+          o.darkVolts + referenceSignal(o, this.irPercent(), this.ledFactor()) + this.rng.normal() * o.refNoiseVolts * this.state.faults.refNoiseFactor;
         break;
       case "aux":
         volts = this.params.auxRailVolts * AUX_DIVIDER + this.rng.normal() * 0.002;
@@ -351,21 +359,46 @@ export class SimulatedBioreactor {
         volts = o.darkVolts + this.rng.normal() * o.absoluteNoiseVolts;
         break;
       default:
-        volts = this.scatterVolts(input, role, ir, led);
+        volts = this.scatterVolts(input, role);
     }
     return Math.min(o.maxVolts, Math.max(0, volts));
   }
 
-  private scatterVolts(input: string, angle: Angle, ir: number, led: number): number {
+  // The helpers below take no computed numbers as arguments: where V8 does not inline a call,
+  // each such number is boxed on the heap, and these run on every sample.
+
+  private irPercent(): number {
+    return this.state.leds[this.params.wiring.irLedChannel];
+  }
+
+  private ledFactor(): number {
+    return ledOutputFactor(this.params.optics, this.state.thermal.vialC);
+  }
+
+  /**
+   * The input's noise residual as a slot updated in place: stored by name into `state.noise`, each
+   * sample boxed its new residual (a keyed store of a computed number).
+   */
+  private noiseSlot(input: string): NoiseSlot {
+    let slot = this.noiseSlots.get(input);
+    if (slot === undefined) {
+      slot = { residual: this.state.noise[input] ?? 0 };
+      this.noiseSlots.set(input, slot);
+    }
+    return slot;
+  }
+
+  private scatterVolts(input: string, angle: Angle): number {
     const o = this.params.optics;
     const s = this.state;
-    const signal = photodiodeSignal(o, angle, s.culture.biomassOd, ir, led);
+    const signal = photodiodeSignal(o, angle, s.culture.biomassOd, this.irPercent(), this.ledFactor());
     let otherLight = 0;
     for (const c of LED_CHANNELS) if (c !== this.params.wiring.irLedChannel) otherLight += s.leds[c];
     const sigma = o.relativeNoise * signal * (1 + (o.stirringNoisePer1000Rpm * s.stirrer.rpm) / 1000) + o.absoluteNoiseVolts;
     const rho = o.noiseAutocorrelation;
-    const residual = rho * (s.noise[input] ?? 0) + Math.sqrt(1 - rho * rho) * sigma * this.rng.normal();
-    s.noise[input] = residual;
+    const noise = this.noiseSlot(input);
+    const residual = rho * noise.residual + Math.sqrt(1 - rho * rho) * sigma * this.rng.normal();
+    noise.residual = residual;
     let spike = 0;
     if (this.rng.next() < o.spikeProbability) spike = this.rng.uniform(2, 5) * sigma * this.rng.normal();
     // Skipped without ripple (the default): the sine of ~1e12 rad needs a slow argument reduction,
@@ -390,7 +423,7 @@ export class SimulatedBioreactor {
 
   /** The magnet passed the sensor: a new revolution starts. */
   markHallEdge(): void {
-    this.state.stirrer = { rpm: this.state.stirrer.rpm, phase: 0 };
+    this.state.stirrer.phase = 0;
   }
 
   /** Normal draw for callers that add their own noise (hall-sensor jitter). */

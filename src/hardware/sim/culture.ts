@@ -62,23 +62,25 @@ export function initialLagQ(p: CultureParams): number | null {
   return 1 / Math.expm1(p.lagHours * p.maxGrowthRatePerHour);
 }
 
-/** Advance the culture by `hours` at constant specific rate `mu` (h⁻¹). */
-export function growCulture(state: CultureState, p: CultureParams, mu: number, hours: number): CultureState {
-  if (hours <= 0 || mu <= 0 || state.biomassOd <= 0) return state;
+/**
+ * Advance the culture by `hours` at constant specific rate `mu` (h⁻¹), in place: the bioreactor
+ * steps it millions of times between two saves.
+ */
+export function growCulture(state: CultureState, p: CultureParams, mu: number, hours: number): void {
+  if (hours <= 0 || mu <= 0 || state.biomassOd <= 0) return;
   let exponent: number; // ∫ μ·q/(1+q) dt over the step
-  let lagQ = state.lagQ;
+  const lagQ = state.lagQ;
   if (lagQ === null) {
     exponent = mu * hours;
   } else {
     const q1 = lagQ * Math.exp(mu * hours);
     exponent = Math.log1p(q1) - Math.log1p(lagQ);
-    lagQ = q1 > LAG_DONE_Q ? null : q1;
+    state.lagQ = q1 > LAG_DONE_Q ? null : q1;
   }
   const k = p.carryingCapacityOd;
   const x = state.biomassOd;
   // Exact logistic solution for a time-varying rate with integral `exponent`.
-  const biomassOd = k / (1 + (k / x - 1) * Math.exp(-exponent));
-  return { biomassOd, lagQ };
+  state.biomassOd = k / (1 + (k / x - 1) * Math.exp(-exponent));
 }
 
 /** Realised specific growth rate right now (h⁻¹), i.e. d ln X / dt. */

@@ -29,35 +29,30 @@ function snapFraction(f: number): number {
   return Math.min(1, Math.max(0, f));
 }
 
-/** Returns the new liquid state and the factor biomass concentration is multiplied by. */
-export function addLiquid(
-  s: LiquidState,
-  vessel: VesselParams,
-  ml: number,
-  kind: "media" | "alt_media",
-): { liquid: LiquidState; dilution: number } {
-  if (ml <= 0) return { liquid: s, dilution: 1 };
+/**
+ * Adds media or alt media to `s` in place; returns the factor biomass concentration is
+ * multiplied by. In place because pumps move liquid in every (≤ 1 s) step while they run.
+ */
+export function addLiquid(s: LiquidState, vessel: VesselParams, ml: number, kind: "media" | "alt_media"): number {
+  if (ml <= 0) return 1;
   const total = s.volumeMl + ml;
   const dilution = s.volumeMl / total;
   const alt = kind === "alt_media" ? (s.altMediaFraction * s.volumeMl + ml) / total : (s.altMediaFraction * s.volumeMl) / total;
   const spill = Math.max(0, total - vessel.capacityMl);
-  return {
-    liquid: {
-      ...s,
-      volumeMl: total - spill,
-      altMediaFraction: snapFraction(alt),
-      cumulativeMediaAddedMl: s.cumulativeMediaAddedMl + (kind === "media" ? ml : 0),
-      cumulativeAltMediaAddedMl: s.cumulativeAltMediaAddedMl + (kind === "alt_media" ? ml : 0),
-      spilledMl: s.spilledMl + spill,
-    },
-    dilution,
-  };
+  s.volumeMl = total - spill;
+  s.altMediaFraction = snapFraction(alt);
+  if (kind === "media") s.cumulativeMediaAddedMl += ml;
+  else s.cumulativeAltMediaAddedMl += ml;
+  s.spilledMl += spill;
+  return dilution;
 }
 
-/** Waste removal changes volume only; concentrations stay. Returns the volume actually removed too. */
-export function removeLiquid(s: LiquidState, vessel: VesselParams, ml: number): { liquid: LiquidState; removedMl: number } {
-  if (ml <= 0 || s.volumeMl <= vessel.effluxTubeMl) return { liquid: s, removedMl: 0 };
+/** Waste removal changes volume only; concentrations stay. In place; returns the volume actually removed. */
+export function removeLiquid(s: LiquidState, vessel: VesselParams, ml: number): number {
+  if (ml <= 0 || s.volumeMl <= vessel.effluxTubeMl) return 0;
   const volumeMl = Math.max(s.volumeMl - ml, vessel.effluxTubeMl, 0);
   const removedMl = s.volumeMl - volumeMl;
-  return { liquid: { ...s, volumeMl, cumulativeWasteRemovedMl: s.cumulativeWasteRemovedMl + removedMl }, removedMl };
+  s.volumeMl = volumeMl;
+  s.cumulativeWasteRemovedMl += removedMl;
+  return removedMl;
 }

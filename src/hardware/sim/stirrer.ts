@@ -31,13 +31,15 @@ export function steadyRpm(p: StirrerParams, dutyCycle: number, currentRpm: numbe
   return Math.min(p.maxRpm, Math.max(0, p.rpmPerPercent * (dutyCycle - p.deadBandPercent)));
 }
 
-export function stepStirrer(s: StirrerState, p: StirrerParams, dutyCycle: number, stalled: boolean, seconds: number): StirrerState {
-  if (seconds <= 0) return s;
+/** Advance the stirrer by `seconds`, in place (it is stepped millions of times between saves). */
+export function stepStirrer(s: StirrerState, p: StirrerParams, dutyCycle: number, stalled: boolean, seconds: number): void {
+  if (seconds <= 0) return;
   const target = steadyRpm(p, dutyCycle, s.rpm, stalled);
   const tau = p.timeConstantSeconds;
   const decay = Math.exp(-seconds / tau);
   const rpm = target + (s.rpm - target) * decay;
   // Revolutions turned: ∫ rpm/60 dt of the exponential approach.
   const revolutions = (target * seconds + (s.rpm - target) * tau * (1 - decay)) / 60;
-  return { rpm: rpm < 1e-6 ? 0 : rpm, phase: (s.phase + revolutions) % 1 };
+  s.rpm = rpm < 1e-6 ? 0 : rpm;
+  s.phase = (s.phase + revolutions) % 1;
 }

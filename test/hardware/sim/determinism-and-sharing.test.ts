@@ -45,6 +45,11 @@ describe("determinism", () => {
     expect(Math.abs(s2 / n - 1)).toBeLessThan(0.05);
     const copy = new Random(r.state());
     expect([copy.next(), copy.normal()]).toEqual([r.next(), r.normal()]);
+    // One normal of a pair is left over: it is part of the state too.
+    expect(r.state().spare).not.toBeNull();
+    const withSpare = new Random(r.state());
+    expect([withSpare.normal(), withSpare.normal(), withSpare.next()]).toEqual([r.normal(), r.normal(), r.next()]);
+    expect(withSpare.state()).toEqual(r.state());
   });
 });
 
@@ -57,7 +62,11 @@ describe("serialisation and sharing between processes", () => {
     original.setDutyCycle(17, 30);
     original.advanceTo(3_600_000);
     original.readAdcVolts("pd2");
-    const restored = SimulatedBioreactor.fromJSON(JSON.parse(JSON.stringify(original.toJSON())));
+    const saved = original.toJSON();
+    // The AR(1) noise residual of each photodiode read is saved with the state.
+    expect(Object.keys(saved.state.noise)).toEqual(["pd2"]);
+    expect(saved.state.noise.pd2).not.toBe(0);
+    const restored = SimulatedBioreactor.fromJSON(JSON.parse(JSON.stringify(saved)));
     for (const b of [original, restored]) b.advanceTo(7_200_000);
     expect(restored.readout()).toEqual(original.readout());
     const seqA = Array.from({ length: 20 }, () => original.readAdcVolts("pd2"));

@@ -1,6 +1,6 @@
 import { cardinalTemperatureFactor } from "../../../src/hardware/sim/culture";
 import { createSimulatedUnit, type SimulatedUnitOptions } from "../../../src/hardware/sim";
-import { stepThermal, thermalPropagator, thermalSteadyState } from "../../../src/hardware/sim/thermal";
+import { stepThermal, ThermalIntegrator, thermalPropagator, thermalSteadyState } from "../../../src/hardware/sim/thermal";
 import { VirtualClock } from "../../../src/util/clock";
 
 const HOUR = 3600_000;
@@ -243,6 +243,27 @@ describe("thermal propagator", () => {
         expect([m.m11, m.m21, m.m12, m.m22]).toEqual([fromPcb.pcbC, fromPcb.vialC, fromVial.pcbC, fromVial.vialC]);
       }
     }
+  });
+
+  // The bioreactor steps in place and keeps the last propagator: a reused one must give the very
+  // numbers a fresh computation gives, whatever the order of volumes and step lengths.
+  test("the in-place integrator with its cached propagator matches stepThermal to the bit", () => {
+    const { unit } = unitAt37();
+    const p = unit.bioreactor.params().thermal;
+    const integrator = new ThermalIntegrator();
+    const inPlace = { pcbC: 22, vialC: 22 };
+    let fresh = { pcbC: 22, vialC: 22 };
+    const steps: Array<[number, number, number]> = [];
+    for (const volume of [14, 14, 20.5, 14]) for (const seconds of [10, 10, 0.013, 0, 10, 3.7]) steps.push([volume, seconds, 60]);
+    steps.push([14, 10, 0], [14, 10, 100]);
+    for (const [volume, seconds, duty] of steps) {
+      const same = inPlace;
+      integrator.step(inPlace, p, duty, 22, volume, seconds);
+      expect(inPlace).toBe(same);
+      fresh = stepThermal(fresh, p, duty, 22, volume, seconds);
+      expect(inPlace).toEqual(fresh);
+    }
+    expect(inPlace.vialC).toBeGreaterThan(22);
   });
 });
 
