@@ -76,8 +76,25 @@ export function encodeMsgspecJson(value: unknown): string {
   throw new TypeError(`Cannot encode a ${typeof value} as JSON.`);
 }
 
+/**
+ * `"key":` per member name. Settings and struct payloads repeat a few dozen names millions of
+ * times in a simulated week; the cache stops growing at MEMBER_PREFIXES_MAX names (a dict
+ * setting with data-derived keys must not make it unbounded) and then quotes afresh.
+ */
+const memberPrefixes = new Map<string, string>();
+const MEMBER_PREFIXES_MAX = 1024;
+
+function memberPrefix(key: string): string {
+  let prefix = memberPrefixes.get(key);
+  if (prefix === undefined) {
+    prefix = `${JSON.stringify(key)}:`;
+    if (memberPrefixes.size < MEMBER_PREFIXES_MAX) memberPrefixes.set(key, prefix);
+  }
+  return prefix;
+}
+
 /** `text` (an object's JSON so far, from its `{`) with one more member; `undefined` members are skipped. */
 function appendMember(text: string, key: string, v: unknown): string {
   if (v === undefined) return text;
-  return `${text}${text.length > 1 ? "," : ""}${JSON.stringify(key)}:${encodeMsgspecJson(v)}`;
+  return `${text}${text.length > 1 ? "," : ""}${memberPrefix(key)}${encodeMsgspecJson(v)}`;
 }
