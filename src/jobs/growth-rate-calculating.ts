@@ -142,32 +142,45 @@ export class GrowthRateEstimator {
       if (this.warmup.length >= this.settings.samplesForOdStatistics) this.initialise();
       return undefined;
     }
-    const observations = this.scale(readings);
+    const observations = this.scaled(readings);
     const dt = this.dtHours(readings.timestamp.epochMs);
     const recentDilution = this.postDoseRemaining > 0;
-    const { state } = this.ekf.update([...observations.values()], dt, recentDilution);
+    const { state } = this.ekf.update(observations, dt, recentDilution);
     if (recentDilution) this.postDoseRemaining -= 1;
     return { growthRate: state[1], odFiltered: Math.exp(state[0]), timestampMs: readings.timestamp.epochMs };
   }
 
+  /** The normalised channels, highest first (the original's order); worked out once per set of factors. */
   private orderedChannels(): PdChannel[] {
-    return [...this.factors.keys()].sort().reverse();
+    if (this.ordered?.factors !== this.factors) this.ordered = { factors: this.factors, channels: [...this.factors.keys()].sort().reverse() };
+    return this.ordered.channels;
   }
 
+  private ordered: { factors: ReadonlyMap<PdChannel, number>; channels: PdChannel[] } | undefined;
+
+  /** Normalised ODs by channel, in `orderedChannels()` order. */
   private scale(readings: ODReadings): Map<PdChannel, number> {
-    const zero = this.orderedChannels().filter((c) => (this.factors.get(c) ?? 0) <= 0);
+    const values = this.scaled(readings);
+    return new Map(this.orderedChannels().map((c, i) => [c, values[i]]));
+  }
+
+  /** `scale`'s values alone (every reading: an array, not a Map). */
+  private scaled(readings: ODReadings): number[] {
+    const channels = this.orderedChannels();
+    const zero = channels.filter((c) => (this.factors.get(c) ?? 0) <= 0);
     if (zero.length) {
       throw new Error(`Non-positive OD normalization factor(s) for channel(s) ${JSON.stringify(zero)}: ${pyFloatDictRepr(this.factors)}`);
     }
-    const out = new Map<PdChannel, number>();
-    for (const c of this.orderedChannels()) {
+    const out: number[] = [];
+    for (const c of channels) {
       const reading = readings.ods[c];
-      if (!reading) throw new Error(`OD reading for channel ${c} is missing; the normalization has ${this.orderedChannels().join(", ")}.`);
-      out.set(c, reading.od / this.factors.get(c)!);
+      if (!reading) throw new Error(`OD reading for channel ${c} is missing; the normalization has ${channels.join(", ")}.`);
+      out.push(reading.od / this.factors.get(c)!);
     }
-    if ([...out.values()].some((v) => v <= 0)) {
+    if (out.some((v) => v <= 0)) {
+      const normalised = new Map(channels.map((c, i) => [c, out[i]]));
       throw new Error(
-        `Non-positive normalized value(s) observed: ${pyFloatDictRepr(out)}. Likely optical signal received is less than the blank signal or OD reading is 0.`,
+        `Non-positive normalized value(s) observed: ${pyFloatDictRepr(normalised)}. Likely optical signal received is less than the blank signal or OD reading is 0.`,
       );
     }
     return out;
