@@ -8,7 +8,7 @@
 import { type BackgroundJobOptions, BackgroundJob, type JobDeps, type JobState, type SettingSpec } from "../jobs/background-job";
 import { RepeatedTimer } from "../jobs/repeated-timer";
 import { encodeMsgspecJson } from "../pubsub/codec";
-import { type AutomationEvent, decodeGrowthRate, decodeODFiltered, decodeODFused, decodeODReadings } from "../pubsub/structs";
+import { type AutomationEvent, decodeGrowthRate, decodeODFiltered, decodeODFused, decodeODReadings, type ODReadings } from "../pubsub/structs";
 import type { MqttMessage } from "../pubsub/types";
 import { formatPayloadTimestamp } from "../util/python-format";
 import { automationEvent, displayEvent } from "./events";
@@ -58,7 +58,8 @@ export abstract class AutomationJob extends BackgroundJob {
 
   protected readonly normalizedOd = emptyReading<number>();
   protected readonly growthRate = emptyReading<number>();
-  protected readonly ods = emptyReading<Record<string, number>>();
+  /** The last `ods` as decoded (shared with the unit's other subscribers); `latestOd` picks the ODs out. */
+  protected readonly ods = emptyReading<ODReadings["ods"]>();
   protected readonly odFused = emptyReading<number>();
 
   constructor(deps: JobDeps, options: AutomationJobOptions) {
@@ -244,9 +245,8 @@ export abstract class AutomationJob extends BackgroundJob {
     if (m.payload.length === 0) return;
     const d = decodeODReadings(m.payload);
     if (!d.ok) return;
-    const ods: Record<string, number> = {};
-    for (const [channel, reading] of Object.entries(d.value.ods)) if (reading) ods[channel] = reading.od;
-    record(this.ods, ods, d.value.timestamp);
+    // Kept as decoded: every automation hears every reading, and few ever ask for the raw ODs.
+    record(this.ods, d.value.ods, d.value.timestamp);
   }
 
   protected onOdFused(m: MqttMessage): void {
@@ -264,7 +264,10 @@ export abstract class AutomationJob extends BackgroundJob {
   }
 
   async latestOd(): Promise<Record<string, number>> {
-    return this.fresh(this.ods, ["od_reading"], "`od_reading` should publish raw OD readings.");
+    const readings = await this.fresh(this.ods, ["od_reading"], "`od_reading` should publish raw OD readings.");
+    const ods: Record<string, number> = {};
+    for (const [channel, reading] of Object.entries(readings)) if (reading) ods[channel] = reading.od;
+    return ods;
   }
 
   async latestOdFused(): Promise<number> {
