@@ -55,6 +55,12 @@ export interface AdcInput {
    * units, as the original does, so it needs raw values and the conversion separately).
    */
   readRaw(): Promise<number>;
+  /**
+   * The same conversion, returned directly, for inputs whose read never waits (the simulator).
+   * Optional: bus-backed drivers leave it out and callers fall back to `readRaw`. OD reading
+   * samples ~20 times a reading, and awaiting an already-known value costs a promise each time.
+   */
+  readRawSync?(): number;
   rawToVolts(raw: number): number;
   voltsToRaw(volts: number): number;
   /** `rawToVolts(await readRaw())`. */

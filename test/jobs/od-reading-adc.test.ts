@@ -87,3 +87,120 @@ describe("PhotodiodeSampler over-voltage checks", () => {
     expect((await alarmsFor(3.3)).map(([, s]) => s)).toEqual(["shutdown"]);
   });
 });
+
+describe("PhotodiodeSampler reads synchronously when every input can, and awaits readRaw otherwise", () => {
+  const logger = { debug() {}, info() {}, notice() {}, warning() {}, error() {}, critical() {}, log() {} };
+
+  /** A deterministic noisy input (its own LCG); counts which read method was used. */
+  function noisyInput(name: string, seed: number, sync: boolean, counts: { sync: number; async: number }): AdcInput {
+    let s = seed;
+    const next = () => {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      return 1000 + (s / 2 ** 32) * 50;
+    };
+    const input: AdcInput = {
+      name,
+      driver: "ads1114",
+      address: 0x48,
+      channel: 0,
+      gain: 1,
+      hasGain: false,
+      readRaw: async () => {
+        counts.async++;
+        return next();
+      },
+      rawToVolts: (raw) => raw / 1000,
+      voltsToRaw: (v) => v * 1000,
+      readVolts: async () => next() / 1000,
+      setGain: async () => {},
+      adjustGainFor: async () => false,
+    };
+    if (sync) {
+      input.readRawSync = () => {
+        counts.sync++;
+        return next();
+      };
+    }
+    return input;
+  }
+
+  async function readings(syncFlags: [boolean, boolean], n: number, overlap = false) {
+    const clock = new VirtualClock(0);
+    const counts = { sync: 0, async: 0 };
+    const sampler = new PhotodiodeSampler({
+      channels: ["2", "1"],
+      inputs: { "2": noisyInput("pd2", 7, syncFlags[0], counts), "1": noisyInput("pd1", 11, syncFlags[1], counts) },
+      clock,
+      logger,
+      dynamicGain: false,
+      penalizer: 0.5,
+      oversamplingCount: 8,
+      useDarkOffsets: true,
+      onVoltageTooHigh: () => {},
+    });
+    sampler.setDarkOffsets(new Map([["2", 0.01], ["1", 0.02]]));
+    const out: Array<Map<string, number>> = [];
+    for (let r = 0; r < n; r++) {
+      const batch = overlap ? [sampler.takeReading(), sampler.takeReading()] : [sampler.takeReading()];
+      await clock.runAll();
+      for (const b of batch) out.push(await b);
+    }
+    return { out, counts };
+  }
+
+  test("the same numbers either way; the sync path never calls readRaw", async () => {
+    const viaSync = await readings([true, true], 5);
+    const viaAsync = await readings([false, false], 5);
+    const mixed = await readings([true, false], 5);
+    expect(viaSync.counts).toEqual({ sync: 5 * 8 * 2, async: 0 });
+    expect(viaAsync.counts).toEqual({ sync: 0, async: 5 * 8 * 2 });
+    // One input without the sync read: the sweep awaits both (the same order of reads).
+    expect(mixed.counts).toEqual({ sync: 0, async: 5 * 8 * 2 });
+    expect(viaSync.out).toEqual(viaAsync.out);
+    expect(mixed.out).toEqual(viaAsync.out);
+    for (const m of viaSync.out) expect([...m.keys()]).toEqual(["2", "1"]);
+  });
+
+  test("the returned map is the caller's: changing it does not touch the next reading's prior", async () => {
+    const clock = new VirtualClock(0);
+    const counts = { sync: 0, async: 0 };
+    const make = () =>
+      new PhotodiodeSampler({
+        channels: ["2"],
+        inputs: { "2": noisyInput("pd2", 3, true, counts) },
+        clock,
+        logger,
+        dynamicGain: false,
+        penalizer: 2,
+        oversamplingCount: 6,
+        useDarkOffsets: false,
+        onVoltageTooHigh: () => {},
+      });
+    const a = make();
+    const b = make();
+    const ra = a.takeReading();
+    const rb = b.takeReading();
+    await clock.runAll();
+    // Identical samplers on identical inputs: only `a`'s caller changes the map it got back.
+    (await ra).set("2", 123);
+    expect((await rb).get("2")).toBeLessThan(2);
+    const ra2 = a.takeReading();
+    const rb2 = b.takeReading();
+    await clock.runAll();
+    expect((await ra2).get("2")).toBeLessThan(2);
+    expect(await ra2).toEqual(await rb2);
+  });
+
+  test("overlapping readings on one sampler each get their own samples", async () => {
+    const sequential = await readings([true, true], 1);
+    const overlapping = await readings([true, true], 1, true);
+    // Both readings of a pair run their sweeps interleaved on the clock; each is a full reading.
+    expect(overlapping.out).toHaveLength(2);
+    expect(overlapping.counts.sync).toBe(2 * 8 * 2);
+    for (const m of overlapping.out) {
+      expect(m.get("2")).toBeGreaterThan(0.98);
+      expect(m.get("2")).toBeLessThan(1.05);
+    }
+    expect(sequential.out[0].get("2")).toBeGreaterThan(0.98);
+  });
+});

@@ -109,6 +109,10 @@ export class SimAdcInput implements AdcInput {
   };
 
   async readRaw(): Promise<number> {
+    return this.readRawSync();
+  }
+
+  readRawSync(): number {
     const volts = this.handle.use(this.sample);
     if (this.driver === "pico") {
       return Math.min(4095 * this.picoScale, Math.max(0, Math.round(picoVoltsToRaw(volts, this.picoScale))));
