@@ -61,16 +61,34 @@ export function formatThreeSignificant(x: number): string {
 /** How many recent `leds/intensity` payloads a controller remembers (OD reading alternates between two). */
 const REMEMBERED_PAYLOADS = 2;
 
+/** The default options, shared (OD reading switches LEDs twice a reading). */
+const DEFAULT_OPTIONS: SetLedOptions = Object.freeze({});
+const INTENSITY_PUBLISH_OPTIONS = Object.freeze({ qos: 0, retain: true }) as { qos: QoS; retain: boolean };
+
 export class LedController {
   /** Most recent first; see `intensityPayload`. */
   private readonly recentPayloads: Array<{ state: LedState; payload: string }> = [];
+  /** `…/leds/intensity`, built once (the bus looks topics up by their text). */
+  private readonly intensityTopic: string;
+  /**
+   * The state just written, for the payload of a silent change (filled and used without a turn in
+   * between, so overlapping calls cannot see each other's). Keys in channel order, as `currentState`.
+   */
+  private readonly scratchState: LedState = { A: 0, B: 0, C: 0, D: 0 };
 
-  constructor(private readonly deps: LedControllerDeps) {}
+  constructor(private readonly deps: LedControllerDeps) {
+    this.intensityTopic = `pioreactor/${deps.unit}/${deps.experiment}/leds/intensity`;
+  }
 
   /** The full state the cache holds (channels never set read as 0). */
   currentState(): LedState {
     const out = {} as LedState;
     for (const c of LED_CHANNELS) out[c] = this.cachedIntensity(c);
+    return out;
+  }
+
+  private currentStateInto(out: LedState): LedState {
+    for (let i = 0; i < LED_CHANNELS.length; i++) out[LED_CHANNELS[i]] = this.cachedIntensity(LED_CHANNELS[i]);
     return out;
   }
 
@@ -83,20 +101,25 @@ export class LedController {
    * result false, as does a bad channel or intensity (logged with the allowed values) or a
    * missing LED driver. Returns true when every requested channel was changed.
    */
-  async setIntensities(request: LedRequest, opts: SetLedOptions = {}): Promise<boolean> {
-    const { logger } = this.deps;
+  async setIntensities(request: LedRequest, opts: SetLedOptions = DEFAULT_OPTIONS): Promise<boolean> {
+    const { logger, driver } = this.deps;
     let allChanged = true;
-    const desired: LedRequest = {};
-    for (const [channel, intensity] of Object.entries(request) as Array<[LedChannel, number]>) {
+    // The requested channels not locked, in the request's order (its own keys, as Object.entries).
+    const desired: LedChannel[] = [];
+    for (const key in request) {
+      if (!Object.hasOwn(request, key)) continue;
+      const channel = key as LedChannel;
       if (this.isLocked(channel)) {
         logger.debug(`Unable to update channel ${channel} due to a software lock on it. Please try again.`);
         allChanged = false;
         continue;
       }
-      desired[channel] = intensity;
+      desired.push(channel);
     }
 
-    for (const [channel, intensity] of Object.entries(desired) as Array<[LedChannel, number]>) {
+    for (let i = 0; i < desired.length; i++) {
+      const channel = desired[i];
+      const intensity = request[channel] as number;
       if (!LED_CHANNELS.includes(channel)) {
         logger.error(`Saw incorrect channel ${channel}, not in ${JSON.stringify(LED_CHANNELS)}`);
         return false;
@@ -106,7 +129,9 @@ export class LedController {
         return false;
       }
       try {
-        await this.deps.driver.setIntensity(channel, intensity);
+        // A driver that never waits (the simulator) is not awaited: that would cost a promise and a turn per channel.
+        if (driver.setIntensitySync) driver.setIntensitySync(channel, intensity);
+        else await driver.setIntensity(channel, intensity);
       } catch (e) {
         logger.debug(String(e instanceof Error ? e.message : e));
         logger.error(
@@ -119,23 +144,21 @@ export class LedController {
     const verbose = opts.verbose ?? true;
     // Only the log lines need the old state; OD reading switches LEDs silently twice a reading.
     const oldState = verbose ? this.currentState() : undefined;
-    for (const [channel, intensity] of Object.entries(desired) as Array<[LedChannel, number]>) {
-      this.deps.leds.set(channel, intensity);
-    }
-    const newState = this.currentState();
-    const { unit, experiment } = this.deps;
-    const published = this.deps.publish(`pioreactor/${unit}/${experiment}/leds/intensity`, this.intensityPayload(newState), {
-      qos: 0,
-      retain: true,
-    });
+    for (let i = 0; i < desired.length; i++) this.deps.leds.set(desired[i], request[desired[i]] as number);
+    // The log lines use the new state after awaiting publishes, so they get an object of their own.
+    const newState = this.currentStateInto(verbose ? ({ A: 0, B: 0, C: 0, D: 0 } as LedState) : this.scratchState);
+    const anyOn = newState.A !== 0 || newState.B !== 0 || newState.C !== 0 || newState.D !== 0;
+    const published = this.deps.publish(this.intensityTopic, this.intensityPayload(newState), INTENSITY_PUBLISH_OPTIONS);
     // A job's publish only queues (returns nothing): awaiting that would just cost a turn, twice per OD reading.
     if (published) await published;
 
-    if (this.deps.registerCliCall && LED_CHANNELS.some((c) => newState[c] !== 0)) this.deps.registerCliCall();
+    if (this.deps.registerCliCall && anyOn) this.deps.registerCliCall();
 
     if (oldState) {
+      const { unit, experiment } = this.deps;
       const timestamp = formatPayloadTimestamp(this.deps.clock.now());
-      for (const [channel, intensity] of Object.entries(desired) as Array<[LedChannel, number]>) {
+      for (const channel of desired) {
+        const intensity = request[channel] as number;
         const event = { channel, intensity, source_of_event: opts.sourceOfEvent ?? null, timestamp };
         await this.deps.publish(`pioreactor/${unit}/${experiment}/led_change_events`, encodeMsgspecJson(event), {
           qos: 0,
@@ -153,9 +176,9 @@ export class LedController {
    * Runs `fn` with the requested channels at the given intensities and restores their previous
    * values afterwards (even when `fn` throws, and even if they were changed meanwhile).
    */
-  async withTemporaryIntensities<T>(request: LedRequest, fn: () => Promise<T>, opts: SetLedOptions = {}): Promise<T> {
+  async withTemporaryIntensities<T>(request: LedRequest, fn: () => Promise<T>, opts: SetLedOptions = DEFAULT_OPTIONS): Promise<T> {
     const previous: LedRequest = {};
-    for (const c of Object.keys(request) as LedChannel[]) previous[c] = this.cachedIntensity(c);
+    for (const key in request) if (Object.hasOwn(request, key)) previous[key as LedChannel] = this.cachedIntensity(key as LedChannel);
     try {
       if (!(await this.setIntensities(request, opts))) throw new Error("Unable to update LED.");
       return await fn();
@@ -195,13 +218,16 @@ export class LedController {
    * The msgspec JSON of a full LED state. OD reading switches between the same two states twice a
    * reading, and encoding them each time was ~2 % of a simulated run, so the last few encodings are
    * reused; a state's text depends only on its four numbers (compared with Object.is, so -0 ≠ 0).
+   * `state` may be reused by the caller: a remembered one is a copy.
    */
   private intensityPayload(state: LedState): string {
-    for (const recent of this.recentPayloads) {
-      if (LED_CHANNELS.every((c) => Object.is(recent.state[c], state[c]))) return recent.payload;
+    for (let i = 0; i < this.recentPayloads.length; i++) {
+      const recent = this.recentPayloads[i];
+      const r = recent.state;
+      if (Object.is(r.A, state.A) && Object.is(r.B, state.B) && Object.is(r.C, state.C) && Object.is(r.D, state.D)) return recent.payload;
     }
     const payload = encodeMsgspecJson(state);
-    this.recentPayloads.unshift({ state, payload });
+    this.recentPayloads.unshift({ state: { A: state.A, B: state.B, C: state.C, D: state.D }, payload });
     if (this.recentPayloads.length > REMEMBERED_PAYLOADS) this.recentPayloads.pop();
     return payload;
   }

@@ -86,6 +86,12 @@ export interface Adc {
 export interface LedDriver {
   /** Intensity in % (0..100). 0 turns the channel fully off. */
   setIntensity(channel: LedChannel, percent: number): Promise<void>;
+  /**
+   * The same, done before returning, for drivers that never wait (the simulator). Optional: bus
+   * drivers leave it out and callers await `setIntensity`. OD reading switches four channels twice
+   * a reading.
+   */
+  setIntensitySync?(channel: LedChannel, percent: number): void;
 }
 
 /** Timestamped edges of a digital input, for the stirring hall sensor (one falling edge per revolution). */

@@ -19,7 +19,10 @@ class Logs implements LogSink {
   }
 }
 
-function rig() {
+/** Which LED driver the controller gets: the simulator's (with `setIntensitySync`), or one offering only the async call. */
+type DriverMode = "sync" | "async-only";
+
+function rig(mode: DriverMode = "sync") {
   const clock = new VirtualClock(Date.UTC(2026, 10, 21, 5, 43, 57, 120));
   const db = openCacheDatabase(":memory:");
   const sim = createSimulatedUnit({ seed: 1, clock });
@@ -30,7 +33,7 @@ function rig() {
     unit: "unit1",
     experiment: "exp1",
     clock,
-    driver: sim.backend.ledDriver,
+    driver: mode === "sync" ? sim.backend.ledDriver : { setIntensity: (c, p) => sim.backend.ledDriver.setIntensity(c, p) },
     leds: new KeyValueCache(db, "leds"),
     locks: new KeyValueCache(db, "led_locks"),
     publish: (topic, payload, opts) => {
@@ -111,4 +114,73 @@ test("every leds/intensity payload is the encoding of the state just set, also w
 
 test("intensities print like Python's 0.3g", () => {
   expect([0, 50, 100, 12.345, 0.5, 99.99].map(formatThreeSignificant)).toEqual(["0", "50", "100", "12.3", "0.5", "100"]);
+});
+
+describe("drivers that set synchronously and bus drivers that are awaited behave the same", () => {
+  async function script(mode: DriverMode) {
+    const r = rig(mode);
+    const results: unknown[] = [];
+    results.push(await r.controller.setIntensities({ B: 50, D: 12.345 }, { sourceOfEvent: "CLI" }));
+    results.push(
+      await r.controller.withTemporaryIntensities(
+        { A: 80, B: 0, C: 0, D: 0 },
+        () =>
+          r.controller.withLockedChannels(
+            ["B", "C", "D"],
+            async () => {
+              results.push(await r.controller.setIntensities({ B: 10, A: 70 }, { verbose: false }));
+              return r.controller.currentState();
+            },
+            "od",
+          ),
+        { verbose: false },
+      ),
+    );
+    results.push(await r.controller.setIntensities({ C: 101 }));
+    results.push(await r.controller.setIntensities({ A: -0 }, { verbose: false }));
+    return { results, published: r.published, logs: r.logs.records.map((x) => x.message), leds: r.sim.bioreactor.readout().leds };
+  }
+
+  test("same results, publishes, log lines and LED state", async () => {
+    const viaSync = await script("sync");
+    const viaAsync = await script("async-only");
+    expect(viaSync).toEqual(viaAsync);
+    expect(viaSync.results).toEqual([true, false, { A: 70, B: 0, C: 0, D: 0 }, false, true]);
+    expect(viaSync.leds).toMatchObject({ A: 0, B: 50, C: 0, D: 12.345 });
+  });
+
+  test("a driver failure is reported the same way on both paths", async () => {
+    for (const mode of ["sync", "async-only"] as const) {
+      const r = rig(mode);
+      const failing =
+        mode === "sync"
+          ? {
+              setIntensity: async () => {},
+              setIntensitySync: () => {
+                throw new Error("i2c gone");
+              },
+            }
+          : {
+              setIntensity: async () => {
+                throw new Error("i2c gone");
+              },
+            };
+      const controller = new LedController({
+        unit: "unit1",
+        experiment: "exp1",
+        clock: r.clock,
+        driver: failing,
+        leds: r.leds,
+        locks: r.locks,
+        publish: () => {},
+        logger: new JobLogger({ task: "led_intensity", source: "app", unit: "unit1", experiment: "exp1" }, r.clock, [r.logs]),
+      });
+      expect(await controller.setIntensities({ A: 10 }, { verbose: false })).toBe(false);
+      expect(r.logs.records.map((x) => x.message)).toEqual([
+        "i2c gone",
+        "Unable to find i2c for LED driver. Is the Pioreactor HAT attached to the Raspberry Pi? Is the firmware loaded?",
+      ]);
+      expect(r.leds.get("A")).toBeUndefined();
+    }
+  });
 });

@@ -178,12 +178,22 @@ class SimLedDriver implements LedDriver {
   ) {}
 
   async setIntensity(channel: LedChannel, percent: number): Promise<void> {
+    this.setIntensitySync(channel, percent);
+  }
+
+  /** What `apply` sets (fields rather than a closure per call: `use` runs its function at once). */
+  private applyChannel: LedChannel = "A";
+  private applyPercent = 0;
+  private readonly apply = (b: SimulatedBioreactor): void => {
+    b.checkI2c(this.address);
+    b.setLed(this.applyChannel, this.applyPercent);
+  };
+
+  setIntensitySync(channel: LedChannel, percent: number): void {
     if (!LED_CHANNELS.includes(channel)) throw new RangeError(`LED channel must be A, B, C or D, got ${channel}`);
-    const pct = clampPercent(percent);
-    this.handle.use((b) => {
-      b.checkI2c(this.address);
-      b.setLed(channel, pct);
-    });
+    this.applyChannel = channel;
+    this.applyPercent = clampPercent(percent);
+    this.handle.use(this.apply);
   }
 }
 
