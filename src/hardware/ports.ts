@@ -72,6 +72,8 @@ export interface AdcInput {
    * `check_on_gain` does. Returns true if the gain changed. No-op on chips without gain.
    */
   adjustGainFor(volts: number, tolerance?: number): Promise<boolean>;
+  /** The same, done before returning (the simulator); optional like `readRawSync`. */
+  adjustGainForSync?(volts: number, tolerance?: number): boolean;
 }
 
 /** All analog inputs a unit has, by description name. */

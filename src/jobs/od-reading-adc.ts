@@ -375,7 +375,10 @@ export class PhotodiodeSampler {
         const smoothed = this.signalEma[i].update(volts);
         if (smoothed > 3.0) await this.voltageTooHigh(smoothed);
         // Without a programmable gain (the HAT MCU) the adjustment is a no-op: spare the async call.
-        if (this.opts.dynamicGain && input.hasGain) await input.adjustGainFor(smoothed);
+        if (this.opts.dynamicGain && input.hasGain) {
+          if (input.adjustGainForSync) input.adjustGainForSync(smoothed);
+          else await input.adjustGainFor(smoothed);
+        }
       }
     } finally {
       this.releaseArrays(arrays);

@@ -204,3 +204,76 @@ describe("PhotodiodeSampler reads synchronously when every input can, and awaits
     expect(sequential.out[0].get("2")).toBeGreaterThan(0.98);
   });
 });
+
+/** An input with a gain that changes with the signal level; records every adjustment and how it came. */
+function gainedInput(sync: boolean, calls: string[]): AdcInput {
+  let gain = 1;
+  let level = 0.5;
+  const adjust = (volts: number) => {
+    const wanted = volts < 1 ? 2 : 1;
+    calls.push(`${sync ? "sync" : "async"}:${volts.toFixed(4)}`);
+    if (wanted === gain) return false;
+    gain = wanted;
+    return true;
+  };
+  const input: AdcInput = {
+    name: "pd2",
+    driver: "ads1114",
+    address: 0x48,
+    channel: 0,
+    get gain() {
+      return gain;
+    },
+    hasGain: true,
+    readRaw: async () => {
+      level += 0.1;
+      return level * 1000 * gain;
+    },
+    rawToVolts: (raw) => raw / 1000 / gain,
+    voltsToRaw: (v) => v * 1000 * gain,
+    readVolts: async () => level,
+    setGain: async (g) => {
+      gain = g;
+    },
+    adjustGainFor: async (volts) => adjust(volts),
+  };
+  if (sync) input.adjustGainForSync = (volts) => adjust(volts);
+  return input;
+}
+
+describe("PhotodiodeSampler adjusts gains synchronously when the input can", () => {
+  const logger = { debug() {}, info() {}, notice() {}, warning() {}, error() {}, critical() {}, log() {} };
+
+  async function run(sync: boolean) {
+    const clock = new VirtualClock(0);
+    const calls: string[] = [];
+    const sampler = new PhotodiodeSampler({
+      channels: ["2"],
+      inputs: { "2": gainedInput(sync, calls) },
+      clock,
+      logger,
+      dynamicGain: true,
+      penalizer: 0,
+      oversamplingCount: 4,
+      useDarkOffsets: false,
+      onVoltageTooHigh: () => {},
+    });
+    const out: number[] = [];
+    for (let r = 0; r < 4; r++) {
+      const reading = sampler.takeReading();
+      await clock.runAll();
+      out.push((await reading).get("2")!);
+    }
+    return { out, calls };
+  }
+
+  test("the same adjustments and readings on both paths", async () => {
+    const viaSync = await run(true);
+    const viaAsync = await run(false);
+    expect(viaSync.calls).toHaveLength(4);
+    expect(viaSync.calls.every((c) => c.startsWith("sync:"))).toBe(true);
+    expect(viaAsync.calls.every((c) => c.startsWith("async:"))).toBe(true);
+    expect(viaSync.calls.map((c) => c.split(":")[1])).toEqual(viaAsync.calls.map((c) => c.split(":")[1]));
+    expect(viaSync.out).toEqual(viaAsync.out);
+  });
+});

@@ -133,20 +133,30 @@ export class SimAdcInput implements AdcInput {
   }
 
   async setGain(gain: number): Promise<void> {
+    this.setGainSync(gain);
+  }
+
+  private readonly checkI2c = (b: SimulatedBioreactor): void => b.checkI2c(this.address);
+
+  private setGainSync(gain: number): void {
     if (!this.hasGain) {
       if (gain !== 1) throw new HardwareError(`${this.name}: the HAT MCU ADC has no programmable gain (asked for ${gain})`);
       return;
     }
     const g = canonicalAdsGain(gain);
-    this.handle.use((b) => b.checkI2c(this.address));
+    this.handle.use(this.checkI2c);
     this.currentGain = g;
   }
 
   async adjustGainFor(volts: number, tolerance = 0.85): Promise<boolean> {
+    return this.adjustGainForSync(volts, tolerance);
+  }
+
+  adjustGainForSync(volts: number, tolerance = 0.85): boolean {
     if (!this.hasGain) return false;
     const gain = adsGainFor(volts, tolerance);
     if (gain === undefined || gain === this.currentGain) return false;
-    await this.setGain(gain);
+    this.setGainSync(gain);
     return true;
   }
 }

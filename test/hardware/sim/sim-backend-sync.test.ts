@@ -20,3 +20,21 @@ describe("simulated ADC inputs read synchronously too", () => {
     expect(new Set(viaSync).size).toBeGreaterThan(1);
   });
 });
+
+test("adjustGainForSync picks and applies the gain adjustGainFor would", async () => {
+  const pick = async (sync: boolean) => {
+    const clock = new VirtualClock(0);
+    const unit = createSimulatedUnit({ seed: 3, clock });
+    const ref = unit.backend.adc.input("pd1");
+    const out: Array<[boolean, number]> = [];
+    for (const volts of [0.05, 0.05, 0.4, 3.0, 5.5, 0.2]) {
+      const changed = sync ? ref.adjustGainForSync!(volts) : await ref.adjustGainFor(volts);
+      out.push([changed, ref.gain]);
+    }
+    return out;
+  };
+  const viaSync = await pick(true);
+  expect(viaSync).toEqual(await pick(false));
+  expect(viaSync[0]).toEqual([true, 16]);
+  expect(viaSync[1]).toEqual([false, 16]);
+});
