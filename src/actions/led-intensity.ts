@@ -65,6 +65,17 @@ const REMEMBERED_PAYLOADS = 2;
 const DEFAULT_OPTIONS: SetLedOptions = Object.freeze({});
 const INTENSITY_PUBLISH_OPTIONS = Object.freeze({ qos: 0, retain: true }) as { qos: QoS; retain: boolean };
 
+/** Requested channels that are not locked: `channels[0..count)`. */
+interface Selection {
+  channels: LedChannel[];
+  count: number;
+  /** False when some requested channel was locked. */
+  allChanged: boolean;
+}
+
+const RESOLVED_TRUE = Promise.resolve(true);
+const RESOLVED_FALSE = Promise.resolve(false);
+
 export class LedController {
   /** Most recent first; see `intensityPayload`. */
   private readonly recentPayloads: Array<{ state: LedState; payload: string }> = [];
@@ -75,6 +86,10 @@ export class LedController {
    * between, so overlapping calls cannot see each other's). Keys in channel order, as `currentState`.
    */
   private readonly scratchState: LedState = { A: 0, B: 0, C: 0, D: 0 };
+  /** The silent synchronous path's channel selection (used without a turn in between, like `scratchState`). */
+  private readonly scratchSelection: Selection = { channels: [], count: 0, allChanged: true };
+  /** What the last `recordAndPublishState` publish returned (a promise from a CLI connection). */
+  private lastPublished: Promise<void> | undefined;
 
   constructor(private readonly deps: LedControllerDeps) {
     this.intensityTopic = `pioreactor/${deps.unit}/${deps.experiment}/leds/intensity`;
@@ -101,42 +116,49 @@ export class LedController {
    * result false, as does a bad channel or intensity (logged with the allowed values) or a
    * missing LED driver. Returns true when every requested channel was changed.
    */
-  async setIntensities(request: LedRequest, opts: SetLedOptions = DEFAULT_OPTIONS): Promise<boolean> {
-    const { logger, driver } = this.deps;
-    let allChanged = true;
-    // The requested channels not locked, in the request's order (its own keys, as Object.entries).
-    const desired: LedChannel[] = [];
-    for (const key in request) {
-      if (!Object.hasOwn(request, key)) continue;
-      const channel = key as LedChannel;
-      if (this.isLocked(channel)) {
-        logger.debug(`Unable to update channel ${channel} due to a software lock on it. Please try again.`);
-        allChanged = false;
-        continue;
+  setIntensities(request: LedRequest, opts: SetLedOptions = DEFAULT_OPTIONS): Promise<boolean> {
+    const { driver } = this.deps;
+    if ((opts.verbose ?? true) || !driver.setIntensitySync) return this.setIntensitiesAsync(request, opts);
+    // Silent, on a driver that never waits (OD reading in a simulation, twice a reading): done
+    // before returning, as the async version would be up to its first await, without its frame.
+    try {
+      const selection = this.select(request, this.scratchSelection);
+      for (let i = 0; i < selection.count; i++) {
+        const channel = selection.channels[i];
+        const intensity = request[channel] as number;
+        if (!this.checkRequest(channel, intensity)) return RESOLVED_FALSE;
+        try {
+          driver.setIntensitySync(channel, intensity);
+        } catch (e) {
+          this.reportDriverFailure(e);
+          return RESOLVED_FALSE;
+        }
       }
-      desired.push(channel);
+      const allChanged = selection.allChanged;
+      const newState = this.recordAndPublishState(request, selection, this.scratchState);
+      const anyOn = newState.A !== 0 || newState.B !== 0 || newState.C !== 0 || newState.D !== 0;
+      const published = this.lastPublished;
+      this.lastPublished = undefined;
+      if (published) return published.then(() => this.afterPublish(anyOn, allChanged));
+      return this.afterPublish(anyOn, allChanged) ? RESOLVED_TRUE : RESOLVED_FALSE;
+    } catch (e) {
+      return Promise.reject(e);
     }
+  }
 
-    for (let i = 0; i < desired.length; i++) {
-      const channel = desired[i];
+  private async setIntensitiesAsync(request: LedRequest, opts: SetLedOptions): Promise<boolean> {
+    const { logger, driver } = this.deps;
+    const selection = this.select(request, { channels: [], count: 0, allChanged: true });
+    const desired = selection.channels.slice(0, selection.count);
+    for (const channel of desired) {
       const intensity = request[channel] as number;
-      if (!LED_CHANNELS.includes(channel)) {
-        logger.error(`Saw incorrect channel ${channel}, not in ${JSON.stringify(LED_CHANNELS)}`);
-        return false;
-      }
-      if (!(intensity >= 0 && intensity <= 100)) {
-        logger.error(`Channel ${channel} intensity should be between 0 and 100, inclusive`);
-        return false;
-      }
+      if (!this.checkRequest(channel, intensity)) return false;
       try {
         // A driver that never waits (the simulator) is not awaited: that would cost a promise and a turn per channel.
         if (driver.setIntensitySync) driver.setIntensitySync(channel, intensity);
         else await driver.setIntensity(channel, intensity);
       } catch (e) {
-        logger.debug(String(e instanceof Error ? e.message : e));
-        logger.error(
-          "Unable to find i2c for LED driver. Is the Pioreactor HAT attached to the Raspberry Pi? Is the firmware loaded?",
-        );
+        this.reportDriverFailure(e);
         return false;
       }
     }
@@ -144,15 +166,14 @@ export class LedController {
     const verbose = opts.verbose ?? true;
     // Only the log lines need the old state; OD reading switches LEDs silently twice a reading.
     const oldState = verbose ? this.currentState() : undefined;
-    for (let i = 0; i < desired.length; i++) this.deps.leds.set(desired[i], request[desired[i]] as number);
     // The log lines use the new state after awaiting publishes, so they get an object of their own.
-    const newState = this.currentStateInto(verbose ? ({ A: 0, B: 0, C: 0, D: 0 } as LedState) : this.scratchState);
+    const newState = this.recordAndPublishState(request, selection, verbose ? ({ A: 0, B: 0, C: 0, D: 0 } as LedState) : this.scratchState);
     const anyOn = newState.A !== 0 || newState.B !== 0 || newState.C !== 0 || newState.D !== 0;
-    const published = this.deps.publish(this.intensityTopic, this.intensityPayload(newState), INTENSITY_PUBLISH_OPTIONS);
+    const published = this.lastPublished;
+    this.lastPublished = undefined;
     // A job's publish only queues (returns nothing): awaiting that would just cost a turn, twice per OD reading.
     if (published) await published;
-
-    if (this.deps.registerCliCall && anyOn) this.deps.registerCliCall();
+    this.afterPublish(anyOn, true);
 
     if (oldState) {
       const { unit, experiment } = this.deps;
@@ -169,6 +190,62 @@ export class LedController {
         );
       }
     }
+    return selection.allChanged;
+  }
+
+  /**
+   * The requested channels not soft-locked, in the request's order (its own keys, as
+   * Object.entries gives them), written into `into` from the start.
+   */
+  private select(request: LedRequest, into: Selection): Selection {
+    into.count = 0;
+    into.allChanged = true;
+    for (const key in request) {
+      if (!Object.hasOwn(request, key)) continue;
+      const channel = key as LedChannel;
+      if (this.isLocked(channel)) {
+        this.deps.logger.debug(`Unable to update channel ${channel} due to a software lock on it. Please try again.`);
+        into.allChanged = false;
+        continue;
+      }
+      into.channels[into.count++] = channel;
+    }
+    return into;
+  }
+
+  /** A bad channel or intensity is logged (naming what is allowed) and refused. */
+  private checkRequest(channel: LedChannel, intensity: number): boolean {
+    if (!LED_CHANNELS.includes(channel)) {
+      this.deps.logger.error(`Saw incorrect channel ${channel}, not in ${JSON.stringify(LED_CHANNELS)}`);
+      return false;
+    }
+    if (!(intensity >= 0 && intensity <= 100)) {
+      this.deps.logger.error(`Channel ${channel} intensity should be between 0 and 100, inclusive`);
+      return false;
+    }
+    return true;
+  }
+
+  private reportDriverFailure(e: unknown): void {
+    this.deps.logger.debug(String(e instanceof Error ? e.message : e));
+    this.deps.logger.error("Unable to find i2c for LED driver. Is the Pioreactor HAT attached to the Raspberry Pi? Is the firmware loaded?");
+  }
+
+  /**
+   * Writes the selected channels to the cache, reads the full state back into `state` and
+   * publishes it retained; what the publish returned is left in `lastPublished` (read at once).
+   */
+  private recordAndPublishState(request: LedRequest, selection: Selection, state: LedState): LedState {
+    for (let i = 0; i < selection.count; i++) this.deps.leds.set(selection.channels[i], request[selection.channels[i]] as number);
+    this.currentStateInto(state);
+    const published = this.deps.publish(this.intensityTopic, this.intensityPayload(state), INTENSITY_PUBLISH_OPTIONS);
+    this.lastPublished = published ? published : undefined;
+    return state;
+  }
+
+  /** Once the summary is out: a CLI call that left an LED on registers itself. Returns `allChanged`. */
+  private afterPublish(anyOn: boolean, allChanged: boolean): boolean {
+    if (this.deps.registerCliCall && anyOn) this.deps.registerCliCall();
     return allChanged;
   }
 

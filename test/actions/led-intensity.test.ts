@@ -184,3 +184,35 @@ describe("drivers that set synchronously and bus drivers that are awaited behave
     }
   });
 });
+
+test("a silent change on a connection whose publish is a promise registers the CLI call only once it has gone out", async () => {
+  const r = rig();
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const order: string[] = [];
+  const controller = new LedController({
+    unit: "unit1",
+    experiment: "exp1",
+    clock: r.clock,
+    driver: r.sim.backend.ledDriver,
+    leds: r.leds,
+    locks: r.locks,
+    publish: (topic) => {
+      order.push(`publish ${topic}`);
+      return gate.then(() => {
+        order.push("published");
+      });
+    },
+    logger: new JobLogger({ task: "led_intensity", source: "app", unit: "unit1", experiment: "exp1" }, r.clock, [r.logs]),
+    registerCliCall: () => order.push("registered"),
+  });
+  const done = controller.setIntensities({ A: 20 }, { verbose: false });
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(order).toEqual(["publish pioreactor/unit1/exp1/leds/intensity"]);
+  expect(r.sim.bioreactor.readout().leds.A).toBe(20);
+  release();
+  expect(await done).toBe(true);
+  expect(order).toEqual(["publish pioreactor/unit1/exp1/leds/intensity", "published", "registered"]);
+});
