@@ -199,6 +199,61 @@ function sweepArrays(channels: number, samples: number): SweepArrays {
   return { samples, times, raw };
 }
 
+/**
+ * One sweep over inputs with `readRawSync`, as `PhotodiodeSampler.awaitedSweep` does it but
+ * continued from clock timers: each wait is `clock.setTimeout(step, ms)` where the awaited sweep
+ * sleeps the same `ms`, so reads happen at the same instants and timers are queued in the same
+ * order. Starts at once (the first reads happen in the constructor, as an async sweep's would).
+ */
+class TimedSweep {
+  readonly done: Promise<SweepArrays>;
+  private resolve!: (arrays: SweepArrays) => void;
+  private reject!: (e: unknown) => void;
+  private k = 0;
+  private readonly start: number;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly inputs: readonly AdcInput[],
+    private readonly arrays: SweepArrays,
+    private readonly spacingS: number,
+    private readonly onFailure: (arrays: SweepArrays) => void,
+  ) {
+    this.done = new Promise<SweepArrays>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.start = clock.now();
+    this.step();
+  }
+
+  private readonly step = (): void => {
+    const { clock, inputs, arrays } = this;
+    const { times, raw, samples } = arrays;
+    try {
+      while (this.k < samples) {
+        const k = this.k++;
+        const sweepStart = clock.now();
+        for (let i = 0; i < inputs.length; i++) {
+          times[i][k] = (clock.now() - this.start) / 1000;
+          raw[i][k] = inputs[i].readRawSync!();
+        }
+        const tookS = (clock.now() - sweepStart) / 1000;
+        const waitS = -tookS + this.spacingS * ((k * PHI_FRACTION) % 1);
+        if (waitS > 0) {
+          clock.setTimeout(this.step, Math.max(0, waitS * 1000));
+          return;
+        }
+      }
+    } catch (e) {
+      this.onFailure(arrays);
+      this.reject(e);
+      return;
+    }
+    this.resolve(arrays);
+  };
+}
+
 export class PhotodiodeSampler {
   readonly channels: PdChannel[];
   /** `opts.inputs` in `channels` order. */
@@ -263,27 +318,30 @@ export class PhotodiodeSampler {
    * `samples` sweeps over every channel spread over `spanSeconds`; times are seconds since the
    * first. Both come back as one array per channel, in `channels` order (indexed, not keyed, as
    * this runs for every sample of every reading). The caller releases the arrays when done.
+   *
+   * Inputs that answer at once (the simulator) are swept by a `TimedSweep` on clock timers: the
+   * same reads at the same instants, without an await (a promise and a suspended frame) per wait.
    */
-  private async sweep(samples: number, spanSeconds: number): Promise<SweepArrays> {
+  private sweep(samples: number, spanSeconds: number): Promise<SweepArrays> {
+    const arrays = this.acquireArrays(samples);
+    const spacingS = spanSeconds / (samples - 1);
+    if (this.syncReads) return new TimedSweep(this.opts.clock, this.inputs, arrays, spacingS, this.releaseOnFailure).done;
+    return this.awaitedSweep(arrays, spacingS);
+  }
+
+  private readonly releaseOnFailure = (arrays: SweepArrays): void => this.releaseArrays(arrays);
+
+  private async awaitedSweep(arrays: SweepArrays, spacingS: number): Promise<SweepArrays> {
     const { clock } = this.opts;
     const inputs = this.inputs;
-    const arrays = this.acquireArrays(samples);
     try {
-      const { times, raw } = arrays;
-      const spacingS = spanSeconds / (samples - 1);
+      const { times, raw, samples } = arrays;
       const start = clock.now();
       for (let k = 0; k < samples; k++) {
         const sweepStart = clock.now();
-        if (this.syncReads) {
-          for (let i = 0; i < inputs.length; i++) {
-            times[i][k] = (clock.now() - start) / 1000;
-            raw[i][k] = inputs[i].readRawSync!();
-          }
-        } else {
-          for (let i = 0; i < inputs.length; i++) {
-            times[i][k] = (clock.now() - start) / 1000;
-            raw[i][k] = await inputs[i].readRaw();
-          }
+        for (let i = 0; i < inputs.length; i++) {
+          times[i][k] = (clock.now() - start) / 1000;
+          raw[i][k] = await inputs[i].readRaw();
         }
         const tookS = (clock.now() - sweepStart) / 1000;
         const waitS = -tookS + spacingS * ((k * PHI_FRACTION) % 1);

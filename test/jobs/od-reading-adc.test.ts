@@ -277,3 +277,79 @@ describe("PhotodiodeSampler adjusts gains synchronously when the input can", () 
     expect(viaSync.out).toEqual(viaAsync.out);
   });
 });
+
+describe("a sweep on clock timers (inputs that answer at once) keeps the awaited sweep's timing", () => {
+  const logger = { debug() {}, info() {}, notice() {}, warning() {}, error() {}, critical() {}, log() {} };
+
+  function loggingInput(name: string, sync: boolean, clock: VirtualClock, log: string[], failAt?: { n: number }): AdcInput {
+    let reads = 0;
+    const read = () => {
+      reads++;
+      if (failAt && reads === failAt.n) throw new Error(`${name} read failed`);
+      log.push(`${clock.now()} ${name}`);
+      return 1000 + reads;
+    };
+    const input: AdcInput = {
+      name,
+      driver: "ads1114",
+      address: 0x48,
+      channel: 0,
+      gain: 1,
+      hasGain: false,
+      readRaw: async () => read(),
+      rawToVolts: (raw) => raw / 1000,
+      voltsToRaw: (v) => v * 1000,
+      readVolts: async () => read() / 1000,
+      setGain: async () => {},
+      adjustGainFor: async () => false,
+    };
+    if (sync) input.readRawSync = read;
+    return input;
+  }
+
+  async function run(sync: boolean, failAt?: { n: number }) {
+    const clock = new VirtualClock(1_000);
+    const log: string[] = [];
+    const sampler = new PhotodiodeSampler({
+      channels: ["2", "1"],
+      inputs: { "2": loggingInput("pd2", sync, clock, log, failAt), "1": loggingInput("pd1", sync, clock, log) },
+      clock,
+      logger,
+      dynamicGain: false,
+      penalizer: 0,
+      oversamplingCount: 12,
+      useDarkOffsets: false,
+      onVoltageTooHigh: () => {},
+    });
+    // Another job's timers, due between and at the same instants as the samples.
+    const other = clock.setInterval(() => log.push(`${clock.now()} other`), 25);
+    clock.setTimeout(() => log.push(`${clock.now()} once`), 0);
+    const results: unknown[] = [];
+    for (let r = 0; r < 2; r++) {
+      const reading = sampler.takeReading().then(
+        (m) => [...m.entries()],
+        (e: Error) => e.message,
+      );
+      await clock.runAll(clock.now() + 2_000);
+      results.push(await reading);
+    }
+    other.cancel();
+    return { log, results };
+  }
+
+  test("reads at the same instants, interleaved with other timers in the same order", async () => {
+    const viaTimers = await run(true);
+    const viaAwaits = await run(false);
+    expect(viaTimers).toEqual(viaAwaits);
+    expect(viaTimers.log.filter((l) => l.endsWith("pd2"))).toHaveLength(24);
+    expect(viaTimers.log.some((l) => l.endsWith("other"))).toBe(true);
+  });
+
+  test("a failed read rejects the reading, and the next reading has its arrays back", async () => {
+    const viaTimers = await run(true, { n: 5 });
+    const viaAwaits = await run(false, { n: 5 });
+    expect(viaTimers.results[0]).toBe("pd2 read failed");
+    expect(viaTimers.results[1]).toEqual(viaAwaits.results[1]);
+    expect(viaTimers).toEqual(viaAwaits);
+  });
+});
