@@ -391,9 +391,11 @@ export class OdReader extends BackgroundJob {
 
   // ------------------------------------------------------------ readings
 
+  private readonly logReadingFailure = (e: unknown): void => this.logger.debug(`Reading failed: ${errorMessage(e)}`);
+
   private async runScheduledReading(): Promise<void> {
     if (this.closing || this.state === "disconnected") return;
-    const reading = this.recordFromAdc().catch((e) => this.logger.debug(`Reading failed: ${errorMessage(e)}`));
+    const reading = this.recordFromAdc().catch(this.logReadingFailure);
     this.currentReading = reading;
     await reading;
   }
@@ -423,7 +425,7 @@ export class OdReader extends BackgroundJob {
       this.ledSettleSeconds ??= this.config.getFloat("od_reading.config", "duration_between_led_off_and_od_reading", 0.125);
       await this.clock.sleep(this.ledSettleSeconds * 1000);
     }
-    return subtractBlank(await this.readFromAdc(), this.blank);
+    return subtractBlank(this.odReadingsFrom(await this.sampler.takeReading()), this.blank);
   };
 
   /** One reading, published. Resolves with the readings, or undefined when a calibration failed. */
@@ -453,8 +455,8 @@ export class OdReader extends BackgroundJob {
     }
   }
 
-  private async readFromAdc(): Promise<OdReadingsPayload> {
-    const volts = await this.sampler.takeReading();
+  /** A reading's photodiode volts as OD readings: REF tracked (not itself a reading), the rest normalised by it. */
+  private odReadingsFrom(volts: ReadonlyMap<PdChannel, number>): OdReadingsPayload {
     const ref = this.tracker.channel;
     if (ref !== undefined) {
       const refVolts = volts.get(ref) ?? 0;
