@@ -270,19 +270,57 @@ export class LedController {
    */
   async withLockedChannels<T>(channels: readonly LedChannel[], fn: () => Promise<T>, ownerId: string): Promise<T> {
     const lockId = `${ownerId}:${this.deps.clock.now()}`;
-    const acquired: LedChannel[] = [];
-    for (const c of channels) {
-      if (this.deps.locks.get(c) === undefined) {
-        this.deps.locks.set(c, lockId);
-        acquired.push(c);
-      }
-    }
+    const acquired = this.lock(channels, lockId);
     try {
       return await fn();
     } finally {
-      for (const c of acquired) {
-        if (this.deps.locks.getString(c) === lockId) this.deps.locks.delete(c);
+      this.unlock(channels, acquired, lockId);
+    }
+  }
+
+  /**
+   * `withTemporaryIntensities(request, () => withLockedChannels(lockChannels, fn, ownerId), opts)`
+   * in one frame: the same steps in the same order (OD reading does this every reading).
+   */
+  async withTemporaryIntensitiesAndLocks<T>(
+    request: LedRequest,
+    lockChannels: readonly LedChannel[],
+    fn: () => Promise<T>,
+    ownerId: string,
+    opts: SetLedOptions = DEFAULT_OPTIONS,
+  ): Promise<T> {
+    const previous: LedRequest = {};
+    for (const key in request) if (Object.hasOwn(request, key)) previous[key as LedChannel] = this.cachedIntensity(key as LedChannel);
+    try {
+      if (!(await this.setIntensities(request, opts))) throw new Error("Unable to update LED.");
+      const lockId = `${ownerId}:${this.deps.clock.now()}`;
+      const acquired = this.lock(lockChannels, lockId);
+      try {
+        return await fn();
+      } finally {
+        this.unlock(lockChannels, acquired, lockId);
       }
+    } finally {
+      if (!(await this.setIntensities(previous, opts))) this.deps.logger.error("Unable to reset LED.");
+    }
+  }
+
+  /** Locks the free channels among `channels` with `lockId`; returns which (bit i: `channels[i]`). */
+  private lock(channels: readonly LedChannel[], lockId: string): number {
+    let acquired = 0;
+    for (let i = 0; i < channels.length; i++) {
+      if (this.deps.locks.get(channels[i]) === undefined) {
+        this.deps.locks.set(channels[i], lockId);
+        acquired |= 1 << i;
+      }
+    }
+    return acquired;
+  }
+
+  /** Releases the channels `lock` acquired, unless someone else holds them by now. */
+  private unlock(channels: readonly LedChannel[], acquired: number, lockId: string): void {
+    for (let i = 0; i < channels.length; i++) {
+      if ((acquired & (1 << i)) !== 0 && this.deps.locks.getString(channels[i]) === lockId) this.deps.locks.delete(channels[i]);
     }
   }
 

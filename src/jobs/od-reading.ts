@@ -416,10 +416,6 @@ export class OdReader extends BackgroundJob {
     return request;
   }
 
-  /** A reading's LED-locked part (made once: a reading used to build these closures each time). */
-  private readonly readWithOtherLedsLocked = (): Promise<OdReadingsPayload> =>
-    this.leds.withLockedChannels(this.nonIrChannels(), this.settleAndRead, this.lockOwner());
-
   private readonly settleAndRead = async (): Promise<OdReadingsPayload> => {
     if (!(this.options.fakeData || this.options.skipLedSettleWait)) {
       this.ledSettleSeconds ??= this.config.getFloat("od_reading.config", "duration_between_led_off_and_od_reading", 0.125);
@@ -440,7 +436,13 @@ export class OdReader extends BackgroundJob {
     }
     let readings: OdReadingsPayload | undefined;
     try {
-      const raw = await this.leds.withTemporaryIntensities(this.irOnRestOffState(), this.readWithOtherLedsLocked, this.ledOptions);
+      const raw = await this.leds.withTemporaryIntensitiesAndLocks(
+        this.irOnRestOffState(),
+        this.nonIrChannels(),
+        this.settleAndRead,
+        this.lockOwner(),
+        this.ledOptions,
+      );
       readings = this.publishReadings(raw);
       return readings;
     } finally {

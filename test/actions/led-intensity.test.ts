@@ -216,3 +216,56 @@ test("a silent change on a connection whose publish is a promise registers the C
   expect(await done).toBe(true);
   expect(order).toEqual(["publish pioreactor/unit1/exp1/leds/intensity", "published", "registered"]);
 });
+
+describe("withTemporaryIntensitiesAndLocks is withTemporaryIntensities around withLockedChannels", () => {
+  type Controller = ReturnType<typeof rig>["controller"];
+  const nested = (c: Controller, request: Record<string, number>, fn: () => Promise<unknown>) =>
+    c.withTemporaryIntensities(request, () => c.withLockedChannels(["B", "C", "D"], fn, "od"), { verbose: false });
+  const combined = (c: Controller, request: Record<string, number>, fn: () => Promise<unknown>) =>
+    c.withTemporaryIntensitiesAndLocks(request, ["B", "C", "D"], fn, "od", { verbose: false });
+
+  async function script(run: typeof nested) {
+    const r = rig();
+    const seen: unknown[] = [];
+    await r.controller.setIntensities({ A: 30, C: 5 }, { verbose: false });
+    // A foreign lock on D survives; B and C are locked for the body and released after.
+    r.locks.set("D", "someone-else");
+    seen.push(
+      await run(r.controller, { A: 80, B: 0, C: 0 }, async () => {
+        seen.push(r.controller.currentState(), ["B", "C", "D"].map((c) => r.locks.getString(c)));
+        seen.push(await r.controller.setIntensities({ B: 40 }, { verbose: false }));
+        return "body";
+      }),
+    );
+    seen.push(r.controller.currentState(), ["B", "C", "D"].map((c) => r.locks.getString(c)));
+    seen.push(
+      await run(r.controller, { A: 90 }, async () => {
+        throw new Error("boom");
+      }).catch((e: Error) => e.message),
+    );
+    seen.push(r.controller.currentState(), ["B", "C", "D"].map((c) => r.locks.getString(c)));
+    // D is locked by someone else, so the temporary state cannot be set: nothing runs, A is restored.
+    seen.push(
+      await run(r.controller, { A: 70, D: 1 }, async () => {
+        seen.push("ran");
+      }).catch((e: Error) => e.message),
+    );
+    seen.push(r.controller.currentState());
+    return { seen, published: r.published.map((p) => p.payload), logs: r.logs.records.map((x) => x.message) };
+  }
+
+  test("same states, locks, results, publishes and log lines", async () => {
+    const a = await script(nested);
+    const b = await script(combined);
+    expect(b).toEqual(a);
+    expect(a.seen[0]).toEqual({ A: 80, B: 0, C: 0, D: 0 });
+    expect((a.seen[1] as string[]).slice(0, 2).every((id) => id?.startsWith("od:"))).toBe(true);
+    expect(a.seen[2]).toBe(false);
+    expect(a.seen[3]).toBe("body");
+    expect(a.seen[5]).toEqual([undefined, undefined, "someone-else"]);
+    expect(a.seen[6]).toBe("boom");
+    expect(a.seen[9]).toBe("Unable to update LED.");
+    expect(a.seen[10]).toEqual({ A: 30, B: 0, C: 5, D: 0 });
+    expect(a.seen).not.toContain("ran");
+  });
+});
