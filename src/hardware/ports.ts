@@ -55,6 +55,12 @@ export interface AdcInput {
    * units, as the original does, so it needs raw values and the conversion separately).
    */
   readRaw(): Promise<number>;
+  /**
+   * The same conversion, returned directly, for inputs whose read never waits (the simulator).
+   * Optional: bus-backed drivers leave it out and callers fall back to `readRaw`. OD reading
+   * samples ~20 times a reading, and awaiting an already-known value costs a promise each time.
+   */
+  readRawSync?(): number;
   rawToVolts(raw: number): number;
   voltsToRaw(volts: number): number;
   /** `rawToVolts(await readRaw())`. */
@@ -66,6 +72,8 @@ export interface AdcInput {
    * `check_on_gain` does. Returns true if the gain changed. No-op on chips without gain.
    */
   adjustGainFor(volts: number, tolerance?: number): Promise<boolean>;
+  /** The same, done before returning (the simulator); optional like `readRawSync`. */
+  adjustGainForSync?(volts: number, tolerance?: number): boolean;
 }
 
 /** All analog inputs a unit has, by description name. */
@@ -80,6 +88,12 @@ export interface Adc {
 export interface LedDriver {
   /** Intensity in % (0..100). 0 turns the channel fully off. */
   setIntensity(channel: LedChannel, percent: number): Promise<void>;
+  /**
+   * The same, done before returning, for drivers that never wait (the simulator). Optional: bus
+   * drivers leave it out and callers await `setIntensity`. OD reading switches four channels twice
+   * a reading.
+   */
+  setIntensitySync?(channel: LedChannel, percent: number): void;
 }
 
 /** Timestamped edges of a digital input, for the stirring hall sensor (one falling edge per revolution). */

@@ -177,22 +177,116 @@ export interface PhotodiodeSamplerOptions {
   onVoltageTooHigh(volts: number, severity: "shutdown" | "warning"): void | Promise<void>;
 }
 
+/** One sweep's samples: one array per channel, in `channels` order (see `PhotodiodeSampler.sweep`). */
+interface SweepArrays {
+  samples: number;
+  times: number[][];
+  raw: number[][];
+}
+
+function sweepArrays(channels: number, samples: number): SweepArrays {
+  const filled = (): number[] => {
+    const a: number[] = [];
+    for (let k = 0; k < samples; k++) a.push(0);
+    return a;
+  };
+  const times: number[][] = [];
+  const raw: number[][] = [];
+  for (let i = 0; i < channels; i++) {
+    times.push(filled());
+    raw.push(filled());
+  }
+  return { samples, times, raw };
+}
+
+/**
+ * One sweep over inputs with `readRawSync`, as `PhotodiodeSampler.awaitedSweep` does it but
+ * continued from clock timers: each wait is `clock.setTimeout(step, ms)` where the awaited sweep
+ * sleeps the same `ms`, so reads happen at the same instants and timers are queued in the same
+ * order. Starts at once (the first reads happen in the constructor, as an async sweep's would).
+ */
+class TimedSweep {
+  readonly done: Promise<SweepArrays>;
+  private resolve!: (arrays: SweepArrays) => void;
+  private reject!: (e: unknown) => void;
+  private k = 0;
+  private readonly start: number;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly inputs: readonly AdcInput[],
+    private readonly arrays: SweepArrays,
+    private readonly spacingS: number,
+    private readonly onFailure: (arrays: SweepArrays) => void,
+  ) {
+    this.done = new Promise<SweepArrays>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.start = clock.now();
+    this.step();
+  }
+
+  private readonly step = (): void => {
+    const { clock, inputs, arrays } = this;
+    const { times, raw, samples } = arrays;
+    try {
+      while (this.k < samples) {
+        const k = this.k++;
+        const sweepStart = clock.now();
+        for (let i = 0; i < inputs.length; i++) {
+          times[i][k] = (clock.now() - this.start) / 1000;
+          raw[i][k] = inputs[i].readRawSync!();
+        }
+        const tookS = (clock.now() - sweepStart) / 1000;
+        const waitS = -tookS + this.spacingS * ((k * PHI_FRACTION) % 1);
+        if (waitS > 0) {
+          clock.setTimeout(this.step, Math.max(0, waitS * 1000));
+          return;
+        }
+      }
+    } catch (e) {
+      this.onFailure(arrays);
+      this.reject(e);
+      return;
+    }
+    this.resolve(arrays);
+  };
+}
+
 export class PhotodiodeSampler {
   readonly channels: PdChannel[];
+  /** `opts.inputs` in `channels` order. */
+  private readonly inputs: AdcInput[];
+  /** Every input answers without waiting (`readRawSync`): a sweep then awaits only its sleeps. */
+  private readonly syncReads: boolean;
   private readonly offsets = new Map<PdChannel, number>();
-  private readonly signalEma = new Map<PdChannel, ExponentialMovingAverage>();
-  private previous = new Map<PdChannel, number>();
+  /** Per channel, in `channels` order. */
+  private readonly signalEma: ExponentialMovingAverage[] = [];
+  /** The last reading's volts per channel (in `channels` order); undefined before the first. */
+  private readonly previous: Array<number | undefined> = [];
   private acHz: number | undefined;
   private readonly oversampling: number;
+  /**
+   * The arrays of the last sweep, reused by the next one (a reading's samples are consumed
+   * before the reading resolves). `scratchInUse` while a sweep or its consumer holds them: a
+   * reading overlapping another then gets arrays of its own.
+   */
+  private scratch: SweepArrays | undefined;
+  private scratchInUse = false;
 
   constructor(private readonly opts: PhotodiodeSamplerOptions) {
     this.channels = opts.channels;
     this.oversampling = opts.oversamplingCount ?? 40;
     this.acHz = opts.acHz;
+    this.inputs = [];
     for (const c of this.channels) {
       if (!opts.inputs[c]) throw new Error(`No ADC input for photodiode channel pd${c}.`);
-      this.signalEma.set(c, new ExponentialMovingAverage(0.05));
+      this.inputs.push(opts.inputs[c]);
+      this.signalEma.push(new ExponentialMovingAverage(0.05));
+      this.previous.push(undefined);
     }
+    this.syncReads = this.inputs.every((input) => typeof input.readRawSync === "function");
   }
 
   get mainsFrequency(): number | undefined {
@@ -208,29 +302,56 @@ export class PhotodiodeSampler {
     return this.input(channel).driver === "ads1114";
   }
 
+  /** Arrays for a sweep of `samples`: the reusable ones when free (release with `releaseArrays`). */
+  private acquireArrays(samples: number): SweepArrays {
+    if (this.scratchInUse) return sweepArrays(this.inputs.length, samples);
+    if (this.scratch?.samples !== samples) this.scratch = sweepArrays(this.inputs.length, samples);
+    this.scratchInUse = true;
+    return this.scratch;
+  }
+
+  private releaseArrays(arrays: SweepArrays): void {
+    if (arrays === this.scratch) this.scratchInUse = false;
+  }
+
   /**
    * `samples` sweeps over every channel spread over `spanSeconds`; times are seconds since the
    * first. Both come back as one array per channel, in `channels` order (indexed, not keyed, as
-   * this runs for every sample of every reading).
+   * this runs for every sample of every reading). The caller releases the arrays when done.
+   *
+   * Inputs that answer at once (the simulator) are swept by a `TimedSweep` on clock timers: the
+   * same reads at the same instants, without an await (a promise and a suspended frame) per wait.
    */
-  private async sweep(samples: number, spanSeconds: number): Promise<{ times: number[][]; raw: number[][] }> {
-    const { clock } = this.opts;
-    const inputs = this.channels.map((c) => this.input(c));
-    const times = inputs.map((): number[] => []);
-    const raw = inputs.map((): number[] => []);
+  private sweep(samples: number, spanSeconds: number): Promise<SweepArrays> {
+    const arrays = this.acquireArrays(samples);
     const spacingS = spanSeconds / (samples - 1);
-    const start = clock.now();
-    for (let k = 0; k < samples; k++) {
-      const sweepStart = clock.now();
-      for (let i = 0; i < inputs.length; i++) {
-        times[i].push((clock.now() - start) / 1000);
-        raw[i].push(await inputs[i].readRaw());
+    if (this.syncReads) return new TimedSweep(this.opts.clock, this.inputs, arrays, spacingS, this.releaseOnFailure).done;
+    return this.awaitedSweep(arrays, spacingS);
+  }
+
+  private readonly releaseOnFailure = (arrays: SweepArrays): void => this.releaseArrays(arrays);
+
+  private async awaitedSweep(arrays: SweepArrays, spacingS: number): Promise<SweepArrays> {
+    const { clock } = this.opts;
+    const inputs = this.inputs;
+    try {
+      const { times, raw, samples } = arrays;
+      const start = clock.now();
+      for (let k = 0; k < samples; k++) {
+        const sweepStart = clock.now();
+        for (let i = 0; i < inputs.length; i++) {
+          times[i][k] = (clock.now() - start) / 1000;
+          raw[i][k] = await inputs[i].readRaw();
+        }
+        const tookS = (clock.now() - sweepStart) / 1000;
+        const waitS = -tookS + spacingS * ((k * PHI_FRACTION) % 1);
+        if (waitS > 0) await clock.sleep(waitS * 1000);
       }
-      const tookS = (clock.now() - sweepStart) / 1000;
-      const waitS = -tookS + spacingS * ((k * PHI_FRACTION) % 1);
-      if (waitS > 0) await clock.sleep(waitS * 1000);
+    } catch (e) {
+      this.releaseArrays(arrays);
+      throw e;
     }
-    return { times, raw };
+    return arrays;
   }
 
   /**
@@ -239,14 +360,19 @@ export class PhotodiodeSampler {
    */
   async tuneWithIrOn(): Promise<Map<PdChannel, number>> {
     for (const c of this.channels) await this.input(c).setGain(1);
-    const { times, raw } = await this.sweep(10, 0.25);
+    const arrays = await this.sweep(10, 0.25);
+    const { times, raw } = arrays;
     const out = new Map<PdChannel, number>();
-    for (const [i, c] of this.channels.entries()) {
-      if (this.acHz === undefined && !this.isSingleInputChip(c)) this.acHz = this.estimateMainsFrequency(times[0], raw[0]);
-      const volts = this.input(c).rawToVolts(mean(raw[i]));
-      if (volts > 3.0) await this.voltageTooHigh(volts);
-      if (this.opts.dynamicGain) await this.input(c).adjustGainFor(volts);
-      out.set(c, volts);
+    try {
+      for (const [i, c] of this.channels.entries()) {
+        if (this.acHz === undefined && !this.isSingleInputChip(c)) this.acHz = this.estimateMainsFrequency(times[0], raw[0]);
+        const volts = this.input(c).rawToVolts(mean(raw[i]));
+        if (volts > 3.0) await this.voltageTooHigh(volts);
+        if (this.opts.dynamicGain) await this.input(c).adjustGainFor(volts);
+        out.set(c, volts);
+      }
+    } finally {
+      this.releaseArrays(arrays);
     }
     for (const c of this.channels) {
       const input = this.input(c);
@@ -279,36 +405,45 @@ export class PhotodiodeSampler {
 
   /** Forget the previous estimates (so dark readings do not pull the first real one). */
   clearHistory(): void {
-    this.previous = new Map();
+    this.previous.fill(undefined);
   }
 
   /** One reading: volts per channel (≥ 0), in channel order. */
   async takeReading(): Promise<Map<PdChannel, number>> {
-    const { times, raw } = await this.sweep(this.oversampling, 0.85);
+    const arrays = await this.sweep(this.oversampling, 0.85);
+    const { times, raw } = arrays;
     const estimates = new Map<PdChannel, number>();
     const penalizer = this.opts.penalizer * this.oversampling;
-    for (let i = 0; i < this.channels.length; i++) {
-      const c = this.channels[i];
-      const input = this.input(c);
-      const offset = this.offsets.get(c) ?? 0;
-      // The sweep's arrays are this reading's own: shift in place rather than copy.
-      const shifted = raw[i];
-      for (let k = 0; k < shifted.length; k++) shifted[k] = Math.max(shifted[k] - offset, 0);
-      const previousVolts = this.previous.get(c);
-      const prior = previousVolts === undefined ? undefined : input.voltsToRaw(previousVolts);
-      const rawEstimate =
-        this.isSingleInputChip(c) || this.acHz === undefined
-          ? trimmedMeanWithPrior(shifted, prior, penalizer)
-          : sineFitWithKnownFrequency(times[i], shifted, this.acHz, prior, penalizer).offset;
-      const volts = Math.round(input.rawToVolts(rawEstimate) * 1e10) / 1e10;
-      estimates.set(c, Math.max(volts, 0));
-      const smoothed = this.signalEma.get(c)!.update(volts);
-      if (smoothed > 3.0) await this.voltageTooHigh(smoothed);
-      // Without a programmable gain (the HAT MCU) the adjustment is a no-op: spare the async call.
-      if (this.opts.dynamicGain && input.hasGain) await input.adjustGainFor(smoothed);
+    try {
+      for (let i = 0; i < this.channels.length; i++) {
+        const c = this.channels[i];
+        const input = this.inputs[i];
+        const offset = this.offsets.get(c) ?? 0;
+        // The sweep's arrays are this reading's own: shift in place rather than copy.
+        const shifted = raw[i];
+        for (let k = 0; k < shifted.length; k++) shifted[k] = Math.max(shifted[k] - offset, 0);
+        const previousVolts = this.previous[i];
+        const prior = previousVolts === undefined ? undefined : input.voltsToRaw(previousVolts);
+        const rawEstimate =
+          this.isSingleInputChip(c) || this.acHz === undefined
+            ? trimmedMeanWithPrior(shifted, prior, penalizer)
+            : sineFitWithKnownFrequency(times[i], shifted, this.acHz, prior, penalizer).offset;
+        const volts = Math.round(input.rawToVolts(rawEstimate) * 1e10) / 1e10;
+        estimates.set(c, Math.max(volts, 0));
+        const smoothed = this.signalEma[i].update(volts);
+        if (smoothed > 3.0) await this.voltageTooHigh(smoothed);
+        // Without a programmable gain (the HAT MCU) the adjustment is a no-op: spare the async call.
+        if (this.opts.dynamicGain && input.hasGain) {
+          if (input.adjustGainForSync) input.adjustGainForSync(smoothed);
+          else await input.adjustGainFor(smoothed);
+        }
+      }
+    } finally {
+      this.releaseArrays(arrays);
     }
-    this.previous = estimates;
-    return new Map(estimates);
+    // The priors of the next reading (only once this one is complete, as before).
+    for (let i = 0; i < this.channels.length; i++) this.previous[i] = estimates.get(this.channels[i]);
+    return estimates;
   }
 
   /**

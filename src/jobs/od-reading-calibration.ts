@@ -92,12 +92,17 @@ export function subtractBlank(readings: OdReadingsPayload, blank: ReadonlyMap<Pd
  * a plain JavaScript number would not print as.
  */
 export function wireReading(r: OdReadingPayload): Record<string, unknown> {
-  return { ...r, calibrated: new PyInt(r.calibrated) };
+  // PyInt is immutable: the two tags are shared rather than made per reading.
+  const tag: number = r.calibrated;
+  return { ...r, calibrated: tag === 0 ? PY_ZERO : tag === 1 ? PY_ONE : new PyInt(tag) };
 }
 
-export function wireReadings(rs: OdReadingsPayload): Record<string, unknown> {
-  const ods: Record<string, unknown> = {};
-  for (const [c, r] of odEntries(rs)) ods[c] = wireReading(r);
+const PY_ZERO = new PyInt(0);
+const PY_ONE = new PyInt(1);
+
+export function wireReadings(rs: OdReadingsPayload): { timestamp: string; ods: Record<string, Record<string, unknown>> } {
+  const ods: Record<string, Record<string, unknown>> = {};
+  for (const c of PD_CHANNELS) if (Object.hasOwn(rs.ods, c)) ods[c] = wireReading(rs.ods[c]!);
   return { timestamp: rs.timestamp, ods };
 }
 
@@ -345,7 +350,9 @@ export class CalibrationTransformer {
 
   apply(readings: OdReadingsPayload): OdReadingsPayload {
     const ods: Partial<Record<PdChannel, OdReadingPayload>> = {};
-    for (const [channel, raw] of odEntries(readings)) {
+    for (const channel of PD_CHANNELS) {
+      if (!Object.hasOwn(readings.ods, channel)) continue;
+      const raw = readings.ods[channel]!;
       const model = this.channels.get(channel);
       if (!model) {
         ods[channel] = raw;

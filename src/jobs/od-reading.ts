@@ -7,7 +7,7 @@
 import path from "node:path";
 import type { AdcInput, HardwareBackend, LedChannel } from "../hardware/ports";
 import { LED_CHANNELS } from "../hardware/ports";
-import { type LedRequest, LedController } from "../actions/led-intensity";
+import { type LedRequest, LedController, type SetLedOptions } from "../actions/led-intensity";
 import { encodeMsgspecJson } from "../pubsub/codec";
 import type { PdAngle, PdChannel } from "../pubsub/structs";
 import { UsageError } from "../cli/exit";
@@ -34,6 +34,13 @@ import { RepeatedTimer } from "./repeated-timer";
 
 export const VALID_PD_ANGLES: readonly PdAngle[] = ["45", "90", "135", "180"];
 const PD_CHANNELS: readonly PdChannel[] = ["1", "2", "3", "4"];
+/** Per channel, the names of its settings (built once rather than per reading). */
+const SETTING_NAMES: Readonly<Record<PdChannel, { od: string; raw: string; calibrated: string }>> = {
+  "1": { od: "od1", raw: "raw_od1", calibrated: "calibrated_od1" },
+  "2": { od: "od2", raw: "raw_od2", calibrated: "calibrated_od2" },
+  "3": { od: "od3", raw: "raw_od3", calibrated: "calibrated_od3" },
+  "4": { od: "od4", raw: "raw_od4", calibrated: "calibrated_od4" },
+};
 
 /** Unit-local storage OD reading uses (the original's caches of the same names). */
 export interface OdReadingStorage {
@@ -147,6 +154,11 @@ export class OdReader extends BackgroundJob {
   private ledSettleSeconds: number | undefined;
   /** The LED channels other than IR (locked during a reading); fixed once `setup` knows the IR channel. */
   private otherLedChannels: LedChannel[] = [];
+  /** How this job switches LEDs (silently); the same object for every reading. */
+  private readonly ledOptions: SetLedOptions;
+  /** `irOnRestOffState()`'s last answer and the intensity it was built for (rebuilt when that changes). */
+  private irRequest: { intensity: number; request: LedRequest } | undefined;
+  private lockOwnerId: string | undefined;
   /** The last successful readings (what `ods` holds). */
   latest: OdReadingsPayload | undefined;
 
@@ -180,6 +192,7 @@ export class OdReader extends BackgroundJob {
     this.random = options.random ?? Math.random;
     this.setters.interval = (v) => this.setInterval(Number(v));
     this.setters.ir_led_intensity = (v) => this.setIrLedIntensity(Number(v));
+    this.ledOptions = { verbose: false, sourceOfEvent: this.jobName };
   }
 
   get irLedIntensity(): number {
@@ -331,7 +344,8 @@ export class OdReader extends BackgroundJob {
   }
 
   private lockOwner(): string {
-    return `${this.deps.pid}`;
+    this.lockOwnerId ??= `${this.deps.pid}`;
+    return this.lockOwnerId;
   }
 
   private async irLed(intensity: number): Promise<void> {
@@ -377,22 +391,38 @@ export class OdReader extends BackgroundJob {
 
   // ------------------------------------------------------------ readings
 
+  private readonly logReadingFailure = (e: unknown): void => this.logger.debug(`Reading failed: ${errorMessage(e)}`);
+
   private async runScheduledReading(): Promise<void> {
     if (this.closing || this.state === "disconnected") return;
-    const reading = this.recordFromAdc().catch((e) => this.logger.debug(`Reading failed: ${errorMessage(e)}`));
+    const reading = this.recordFromAdc().catch(this.logReadingFailure);
     this.currentReading = reading;
     await reading;
   }
 
+  /** The LEDs during a reading; the same object while the intensity stays (nobody changes a request). */
   private irOnRestOffState(): LedRequest {
     this.turnOffLedsDuringReading ??= this.config.getBoolean("od_reading.config", "turn_off_leds_during_reading", true);
+    const intensity = this.irLedIntensity;
+    if (this.irRequest !== undefined && Object.is(this.irRequest.intensity, intensity)) return this.irRequest.request;
+    let request: LedRequest;
     if (this.turnOffLedsDuringReading) {
-      const out: LedRequest = {};
-      for (const c of LED_CHANNELS) out[c] = c === this.irChannel ? this.irLedIntensity : 0;
-      return out;
+      request = {};
+      for (const c of LED_CHANNELS) request[c] = c === this.irChannel ? intensity : 0;
+    } else {
+      request = { [this.irChannel]: intensity };
     }
-    return { [this.irChannel]: this.irLedIntensity };
+    this.irRequest = { intensity, request };
+    return request;
   }
+
+  private readonly settleAndRead = async (): Promise<OdReadingsPayload> => {
+    if (!(this.options.fakeData || this.options.skipLedSettleWait)) {
+      this.ledSettleSeconds ??= this.config.getFloat("od_reading.config", "duration_between_led_off_and_od_reading", 0.125);
+      await this.clock.sleep(this.ledSettleSeconds * 1000);
+    }
+    return subtractBlank(this.odReadingsFrom(await this.sampler.takeReading()), this.blank);
+  };
 
   /** One reading, published. Resolves with the readings, or undefined when a calibration failed. */
   async recordFromAdc(): Promise<OdReadingsPayload | undefined> {
@@ -406,17 +436,12 @@ export class OdReader extends BackgroundJob {
     }
     let readings: OdReadingsPayload | undefined;
     try {
-      const raw = await this.leds.withTemporaryIntensities(
+      const raw = await this.leds.withTemporaryIntensitiesAndLocks(
         this.irOnRestOffState(),
-        () =>
-          this.leds.withLockedChannels(this.nonIrChannels(), async () => {
-            if (!(this.options.fakeData || this.options.skipLedSettleWait)) {
-              this.ledSettleSeconds ??= this.config.getFloat("od_reading.config", "duration_between_led_off_and_od_reading", 0.125);
-              await this.clock.sleep(this.ledSettleSeconds * 1000);
-            }
-            return subtractBlank(await this.readFromAdc(), this.blank);
-          }, this.lockOwner()),
-        { verbose: false, sourceOfEvent: this.jobName },
+        this.nonIrChannels(),
+        this.settleAndRead,
+        this.lockOwner(),
+        this.ledOptions,
       );
       readings = this.publishReadings(raw);
       return readings;
@@ -432,12 +457,11 @@ export class OdReader extends BackgroundJob {
     }
   }
 
-  private async readFromAdc(): Promise<OdReadingsPayload> {
-    const volts = await this.sampler.takeReading();
+  /** A reading's photodiode volts as OD readings: REF tracked (not itself a reading), the rest normalised by it. */
+  private odReadingsFrom(volts: ReadonlyMap<PdChannel, number>): OdReadingsPayload {
     const ref = this.tracker.channel;
     if (ref !== undefined) {
       const refVolts = volts.get(ref) ?? 0;
-      volts.delete(ref);
       if (!this.tracker.update(refVolts)) {
         // An unstable reference makes normalised ODs unreliable, so dosing decisions are paused.
         this.publishRaw(this.settingTopic("$state/set", "dosing_automation"), "sleeping", { qos: 1 });
@@ -445,7 +469,10 @@ export class OdReader extends BackgroundJob {
     }
     const timestamp = formatPayloadTimestamp(this.clock.now());
     const ods: Partial<Record<PdChannel, RawOdReadingPayload>> = {};
-    for (const [channel, v] of volts) {
+    // The map holds the sampler's channels in their order; REF is not an OD reading.
+    for (const channel of this.sampler.channels) {
+      const v = volts.get(channel);
+      if (channel === ref || v === undefined) continue;
       ods[channel] = {
         calibrated: 0,
         timestamp,
@@ -474,12 +501,18 @@ export class OdReader extends BackgroundJob {
       throw e instanceof CalibrationError ? e : new CalibrationError(errorMessage(e));
     }
     this.latest = calibrated;
-    this.setSetting("ods", wireReadings(calibrated));
-    for (const [channel, reading] of odEntries(calibrated)) {
-      this.setSetting(`od${channel}`, wireReading(reading));
+    // `od<N>` and `calibrated_od<N>` publish the same object `ods` holds for the channel (encoded
+    // apart, never changed): a reading built each three times before.
+    const wire = wireReadings(calibrated);
+    this.setSetting("ods", wire);
+    for (const channel of PD_CHANNELS) {
+      if (!Object.hasOwn(calibrated.ods, channel)) continue;
+      const reading = calibrated.ods[channel]!;
+      const names = SETTING_NAMES[channel];
+      this.setSetting(names.od, wire.ods[channel]);
       if (reading.calibrated === 1) {
-        this.setSetting(`raw_od${channel}`, wireReading(raw.ods[channel]!));
-        this.setSetting(`calibrated_od${channel}`, wireReading(reading));
+        this.setSetting(names.raw, wireReading(raw.ods[channel]!));
+        this.setSetting(names.calibrated, wire.ods[channel]);
       }
     }
     return calibrated;

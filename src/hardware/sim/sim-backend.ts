@@ -109,6 +109,10 @@ export class SimAdcInput implements AdcInput {
   };
 
   async readRaw(): Promise<number> {
+    return this.readRawSync();
+  }
+
+  readRawSync(): number {
     const volts = this.handle.use(this.sample);
     if (this.driver === "pico") {
       return Math.min(4095 * this.picoScale, Math.max(0, Math.round(picoVoltsToRaw(volts, this.picoScale))));
@@ -129,20 +133,30 @@ export class SimAdcInput implements AdcInput {
   }
 
   async setGain(gain: number): Promise<void> {
+    this.setGainSync(gain);
+  }
+
+  private readonly checkI2c = (b: SimulatedBioreactor): void => b.checkI2c(this.address);
+
+  private setGainSync(gain: number): void {
     if (!this.hasGain) {
       if (gain !== 1) throw new HardwareError(`${this.name}: the HAT MCU ADC has no programmable gain (asked for ${gain})`);
       return;
     }
     const g = canonicalAdsGain(gain);
-    this.handle.use((b) => b.checkI2c(this.address));
+    this.handle.use(this.checkI2c);
     this.currentGain = g;
   }
 
   async adjustGainFor(volts: number, tolerance = 0.85): Promise<boolean> {
+    return this.adjustGainForSync(volts, tolerance);
+  }
+
+  adjustGainForSync(volts: number, tolerance = 0.85): boolean {
     if (!this.hasGain) return false;
     const gain = adsGainFor(volts, tolerance);
     if (gain === undefined || gain === this.currentGain) return false;
-    await this.setGain(gain);
+    this.setGainSync(gain);
     return true;
   }
 }
@@ -174,12 +188,22 @@ class SimLedDriver implements LedDriver {
   ) {}
 
   async setIntensity(channel: LedChannel, percent: number): Promise<void> {
+    this.setIntensitySync(channel, percent);
+  }
+
+  /** What `apply` sets (fields rather than a closure per call: `use` runs its function at once). */
+  private applyChannel: LedChannel = "A";
+  private applyPercent = 0;
+  private readonly apply = (b: SimulatedBioreactor): void => {
+    b.checkI2c(this.address);
+    b.setLed(this.applyChannel, this.applyPercent);
+  };
+
+  setIntensitySync(channel: LedChannel, percent: number): void {
     if (!LED_CHANNELS.includes(channel)) throw new RangeError(`LED channel must be A, B, C or D, got ${channel}`);
-    const pct = clampPercent(percent);
-    this.handle.use((b) => {
-      b.checkI2c(this.address);
-      b.setLed(channel, pct);
-    });
+    this.applyChannel = channel;
+    this.applyPercent = clampPercent(percent);
+    this.handle.use(this.apply);
   }
 }
 
