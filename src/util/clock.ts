@@ -63,13 +63,22 @@ export class RealClock implements Clock {
   }
 }
 
-interface VirtualTimer {
-  due: number;
-  seq: number;
-  fn: () => void;
-  period?: number;
-  cancelled: boolean;
-  housekeeping?: boolean;
+/** A timer on a VirtualClock, and its own cancel handle (one object per timer: a simulation makes millions). */
+class VirtualTimer implements TimerHandle {
+  seq = 0;
+  cancelled = false;
+
+  constructor(
+    public due: number,
+    readonly fn: () => void,
+    readonly period: number | undefined,
+    /** See `TimerOptions.housekeeping`. */
+    readonly housekeeping: boolean,
+  ) {}
+
+  cancel(): void {
+    this.cancelled = true;
+  }
 }
 
 /** Lets pending promise callbacks and I/O callbacks run before the next virtual timer fires. */
@@ -112,7 +121,7 @@ export class VirtualClock implements Clock {
   sleep(ms: number): Promise<void> {
     // No cancel handle: nothing can cancel a sleep, and a simulated OD reading sleeps between
     // every ADC sample.
-    return new Promise((resolve) => this.push({ due: this.current + Math.max(0, ms), seq: 0, fn: resolve, period: undefined, cancelled: false }));
+    return new Promise((resolve) => this.push(new VirtualTimer(this.current + Math.max(0, ms), resolve, undefined, false)));
   }
 
   /** Number of timers still waiting. */
@@ -191,13 +200,9 @@ export class VirtualClock implements Clock {
   }
 
   private add(fn: () => void, delay: number, period: number | undefined, housekeeping: boolean | undefined): TimerHandle {
-    const timer: VirtualTimer = { due: this.current + delay, seq: 0, fn, period, cancelled: false, ...(housekeeping ? { housekeeping } : {}) };
+    const timer = new VirtualTimer(this.current + delay, fn, period, housekeeping === true);
     this.push(timer);
-    return {
-      cancel: () => {
-        timer.cancelled = true;
-      },
-    };
+    return timer;
   }
 
   private dropCancelledHead(): void {
