@@ -224,7 +224,11 @@ class SimTempSensor implements TempSensor {
 /** While someone listens, schedules the next magnet pass on the clock from the current RPM. */
 export class SimHallSensor implements GpioEdgeSource {
   private readonly listeners = new Set<(timestampMs: number) => void>();
+  /** The listeners as of the last change, which an edge calls (a copy per edge was most of its garbage). */
+  private calling: ReadonlyArray<(timestampMs: number) => void> = [];
   private timer: TimerHandle | undefined;
+  /** When the scheduled magnet pass falls (one timer at a time). */
+  private nextEdgeAt = 0;
   /** How often a stopped stirrer is checked for motion. */
   static readonly IDLE_POLL_MS = 200;
 
@@ -236,9 +240,11 @@ export class SimHallSensor implements GpioEdgeSource {
 
   onEdge(listener: (timestampMs: number) => void): () => void {
     this.listeners.add(listener);
+    this.calling = [...this.listeners];
     if (this.listeners.size === 1) this.scheduleNext();
     return () => {
       this.listeners.delete(listener);
+      this.calling = [...this.listeners];
       if (this.listeners.size === 0) this.stopTimer();
     };
   }
@@ -272,20 +278,22 @@ export class SimHallSensor implements GpioEdgeSource {
       this.timer = this.clock.setTimeout(this.idlePoll, SimHallSensor.IDLE_POLL_MS);
       return;
     }
-    const due = now + delay;
-    this.timer = this.clock.setTimeout(() => this.fire(due), delay);
+    this.nextEdgeAt = now + delay;
+    this.timer = this.clock.setTimeout(this.fire, delay);
   }
 
   private readonly idlePoll = () => this.scheduleNext();
 
-  private fire(due: number): void {
+  private readonly fire = (): void => {
+    const due = this.nextEdgeAt;
     this.handle.use(SimHallSensor.markEdge);
-    for (const l of [...this.listeners]) l(due);
+    for (const l of this.calling) l(due);
     if (this.listeners.size > 0) this.scheduleNext();
-  }
+  };
 
   async close(): Promise<void> {
     this.listeners.clear();
+    this.calling = [];
     this.stopTimer();
   }
 }
