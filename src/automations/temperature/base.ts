@@ -141,9 +141,10 @@ export abstract class TemperatureAutomationJob extends AutomationJob {
 
   /** Mean of 6 reads 50 ms apart, cached for other processes and checked against the PCB limits. */
   async readPcbTemperature(): Promise<number> {
+    const sensor = this.heating.backend.tempSensor;
     let sum = 0;
     for (let i = 0; i < 6; i++) {
-      sum += await this.heating.backend.tempSensor.readCelsius();
+      sum += sensor.readCelsiusSync ? sensor.readCelsiusSync() : await sensor.readCelsius();
       await this.clock.sleep(50);
     }
     const t = sum / 6;

@@ -214,11 +214,17 @@ class SimTempSensor implements TempSensor {
   ) {}
 
   async readCelsius(): Promise<number> {
-    return this.handle.use((b) => {
-      b.checkI2c(this.address);
-      return b.readPcbTemperature();
-    });
+    return this.readCelsiusSync();
   }
+
+  readCelsiusSync(): number {
+    return this.handle.use(this.read);
+  }
+
+  private readonly read = (b: SimulatedBioreactor): number => {
+    b.checkI2c(this.address);
+    return b.readPcbTemperature();
+  };
 }
 
 /** While someone listens, schedules the next magnet pass on the clock from the current RPM. */
