@@ -94,39 +94,66 @@ class SqliteCacheBackend implements CacheBackend {
  * a Map keeps first-insertion order through updates, as rowid order does.
  */
 class MemoryCacheBackend implements CacheBackend {
-  private readonly rows = new Map<string, [StoredKey, CacheValue]>();
-
-  private static slot(key: StoredKey): string {
-    if (typeof key === "number") return `n${key}`;
-    if (typeof key === "string") return `s${key}`;
-    return `b${key.toString("latin1")}`;
-  }
+  /**
+   * One map per key type (a Map tells 1 from "1" itself; bytes go by their latin1 text), so a
+   * lookup builds no key string. `order` numbers rows as first inserted, for `entries`.
+   */
+  private readonly strings = new Map<string, MemoryRow>();
+  private readonly numbers = new Map<number, MemoryRow>();
+  private readonly bytes = new Map<string, MemoryRow>();
+  private inserted = 0;
 
   /** SQLite hands back a fresh Buffer on every read; so does this. */
   private static copy(value: CacheValue): CacheValue {
     return Buffer.isBuffer(value) ? Buffer.from(value) : value;
   }
 
+  private row(key: StoredKey): MemoryRow | undefined {
+    if (typeof key === "string") return this.strings.get(key);
+    if (typeof key === "number") return this.numbers.get(key);
+    return this.bytes.get(key.toString("latin1"));
+  }
+
   get(key: StoredKey): CacheValue | undefined {
-    const row = this.rows.get(MemoryCacheBackend.slot(key));
-    return row === undefined ? undefined : MemoryCacheBackend.copy(row[1]);
+    const row = this.row(key);
+    return row === undefined ? undefined : MemoryCacheBackend.copy(row.value);
   }
 
   set(key: StoredKey, value: CacheValue): void {
-    this.rows.set(MemoryCacheBackend.slot(key), [key, MemoryCacheBackend.copy(value)]);
+    const row = this.row(key);
+    if (row !== undefined) {
+      row.value = MemoryCacheBackend.copy(value);
+      return;
+    }
+    const added: MemoryRow = { key, value: MemoryCacheBackend.copy(value), order: this.inserted++ };
+    if (typeof key === "string") this.strings.set(key, added);
+    else if (typeof key === "number") this.numbers.set(key, added);
+    else this.bytes.set(key.toString("latin1"), added);
   }
 
   delete(key: StoredKey): void {
-    this.rows.delete(MemoryCacheBackend.slot(key));
+    if (typeof key === "string") this.strings.delete(key);
+    else if (typeof key === "number") this.numbers.delete(key);
+    else this.bytes.delete(key.toString("latin1"));
   }
 
   entries(): Array<[StoredKey, CacheValue]> {
-    return [...this.rows.values()].map(([k, v]) => [k, MemoryCacheBackend.copy(v)]);
+    return [...this.strings.values(), ...this.numbers.values(), ...this.bytes.values()]
+      .sort((a, b) => a.order - b.order)
+      .map((r) => [r.key, MemoryCacheBackend.copy(r.value)]);
   }
 
   clear(): void {
-    this.rows.clear();
+    this.strings.clear();
+    this.numbers.clear();
+    this.bytes.clear();
   }
+}
+
+interface MemoryRow {
+  key: StoredKey;
+  value: CacheValue;
+  order: number;
 }
 
 export class KeyValueCache {
