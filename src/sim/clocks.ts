@@ -36,6 +36,8 @@ export const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Most timers fired in one pass of the event loop (see `fireBatch`). */
 const TIMERS_PER_PASS = 32;
+/** Immediates a pass queues beyond the timers already due in its span (see `fireBatch`). */
+const SPARE_PER_PASS = 4;
 /** A pass stops at timers due this far (simulated ms) after its first: bounds how far time runs on while other code waits for a turn. */
 const PASS_SPAN_MS = 100;
 
@@ -60,7 +62,11 @@ export function fireBatch(clock: SimulationClock, limitMs: number, isDone: () =>
       }
       if (--left === 0) resolve(fired);
     };
-    for (let i = 0; i < TIMERS_PER_PASS; i++) setImmediate(step);
+    // As many immediates as timers are due in the pass's span, and a few for timers those set
+    // for the same span: most passes need far fewer than TIMERS_PER_PASS.
+    left = Math.min(TIMERS_PER_PASS, clock.countDue(passLimit, TIMERS_PER_PASS) + SPARE_PER_PASS);
+    const queued = left;
+    for (let i = 0; i < queued; i++) setImmediate(step);
   });
 }
 

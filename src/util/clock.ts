@@ -143,6 +143,24 @@ export class VirtualClock implements Clock {
   }
 
   /**
+   * How many live timers are due at or before `limitMs`, counting no further than `max`. Walks
+   * only the heap's branches that start before the limit, so it costs about what it counts.
+   */
+  countDue(limitMs: number, max: number): number {
+    const h = this.heap;
+    let count = 0;
+    const stack: number[] = h.length > 0 && h[0].due <= limitMs ? [0] : [];
+    while (stack.length > 0 && count < max) {
+      const i = stack.pop()!;
+      if (!h[i].cancelled) count++;
+      const left = 2 * i + 1;
+      if (left < h.length && h[left].due <= limitMs) stack.push(left);
+      if (left + 1 < h.length && h[left + 1].due <= limitMs) stack.push(left + 1);
+    }
+    return Math.min(count, max);
+  }
+
+  /**
    * Fires every timer due up to `target` in order, letting promise chains started by each
    * callback settle before the next one fires, then leaves the clock at `target`.
    */

@@ -65,3 +65,14 @@ test("nextDue can skip housekeeping timers (a sharded simulation's units run on 
   stats.cancel();
   expect(clock.nextDue()).toBeUndefined();
 });
+
+test("countDue counts live timers due by a limit, up to a maximum", () => {
+  const clock = new VirtualClock(0);
+  const handles = [50, 10, 30, 70, 20, 90, 40].map((ms) => clock.setTimeout(() => undefined, ms));
+  expect(clock.countDue(40, 32)).toBe(4);
+  handles[2].cancel(); // the one at 30
+  expect(clock.countDue(40, 32)).toBe(3);
+  expect(clock.countDue(100, 32)).toBe(6);
+  expect(clock.countDue(100, 2)).toBe(2);
+  expect(clock.countDue(5, 32)).toBe(0);
+});
