@@ -126,7 +126,9 @@ export class ManagedLifecycle {
   requestStop(reason: string): void {
     if (this.controller.signal.aborted) return;
     this.stopReason = reason;
-    this.controller.abort();
+    // The reason as the signal's reason: without one, abort() builds a DOMException (with a stack
+    // trace) for every pump action that ends, and nothing reads it.
+    this.controller.abort(reason);
   }
 
   markReady(): void {
