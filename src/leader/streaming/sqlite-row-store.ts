@@ -82,9 +82,12 @@ export class SqliteRowStore implements RowStore {
     let inserted: number;
     try {
       inserted = this.options.groupByTable ? this.insertGrouped(rows, rowErrors) : this.insertEach(rows, rowErrors);
+      this.options.bulkLoad?.afterInserts();
       this.db.exec("COMMIT");
+      this.options.bulkLoad?.batchEnded(true);
     } catch (e) {
       if (this.db.inTransaction) this.db.exec("ROLLBACK");
+      this.options.bulkLoad?.batchEnded(false);
       throw e;
     }
     return { inserted, rowErrors };
