@@ -3,11 +3,13 @@
  * thread keeps the profile executor and the leader: its database, its streamer and its bus.
  *
  * Time: every shard has its own clock. This thread's clock leads, and before it fires a timer at
- * time T every shard is brought to T (`advance`), so the executor always acts on units that are
- * exactly where a single-thread run would have them. Between two of this thread's timers the shards
- * run freely, in parallel, for up to WINDOW_MS of simulated time; what they publish for the
- * database comes back with the answer, stamped with the simulated time it was delivered at, and is
- * handed to the streamer as if it had arrived then (while the shards already run the next window).
+ * time T that may act on a unit (anything but housekeeping) every shard is brought to T
+ * (`advance`), so the executor always acts on units that are exactly where a single-thread run
+ * would have them. Between two such timers the shards run freely, in parallel, in windows of
+ * WINDOW_MS of simulated time (up to PIPELINE_DEPTH of them asked for at once while the profile is
+ * parked); what they publish for the database comes back with the answer, stamped with the
+ * simulated time it was delivered at, and is handed to the streamer as if it had arrived then
+ * (while the shards already run the next windows).
  * The only thing that can come later than in a single-thread run is a `when` noticing a change: it
  * is told at the end of the window the change happened in, so windows are short (WHEN_WINDOW_MS)
  * while a `when` waits. docs/JOB-RUNTIME.md draws the whole exchange.
