@@ -11,6 +11,39 @@ function reference(values: number[], prior: number | undefined, penalizer: numbe
   return m;
 }
 
+const logger = { debug() {}, info() {}, notice() {}, warning() {}, error() {}, critical() {}, log() {} };
+
+/**
+ * A gainless ADS1114-like input whose values come from `read`; it has `readRawSync` only when
+ * `sync`, and `onRead` hears which of the two read methods was used.
+ */
+function fakeInput(name: string, read: () => number, sync: boolean, onRead: (path: "sync" | "async") => void = () => {}): AdcInput {
+  const input: AdcInput = {
+    name,
+    driver: "ads1114",
+    address: 0x48,
+    channel: 0,
+    gain: 1,
+    hasGain: false,
+    readRaw: async () => {
+      onRead("async");
+      return read();
+    },
+    rawToVolts: (raw) => raw / 1000,
+    voltsToRaw: (v) => v * 1000,
+    readVolts: async () => read() / 1000,
+    setGain: async () => {},
+    adjustGainFor: async () => false,
+  };
+  if (sync) {
+    input.readRawSync = () => {
+      onRead("sync");
+      return read();
+    };
+  }
+  return input;
+}
+
 describe("trimmedMeanWithPrior", () => {
   test("drops one minimum and one maximum (first occurrences)", () => {
     expect(trimmedMeanWithPrior([5, 1, 9, 1, 9, 3], undefined, 0)).toBe((5 + 1 + 9 + 3) / 4);
@@ -58,7 +91,6 @@ describe("PhotodiodeSampler over-voltage checks", () => {
   async function alarmsFor(volts: number): Promise<Array<[number, string]>> {
     const clock = new VirtualClock(0);
     const alarms: Array<[number, string]> = [];
-    const logger = { debug() {}, info() {}, notice() {}, warning() {}, error() {}, critical() {}, log() {} };
     const sampler = new PhotodiodeSampler({
       channels: ["2"],
       inputs: { "2": constantInput("pd2", () => volts) },
@@ -89,7 +121,6 @@ describe("PhotodiodeSampler over-voltage checks", () => {
 });
 
 describe("PhotodiodeSampler reads synchronously when every input can, and awaits readRaw otherwise", () => {
-  const logger = { debug() {}, info() {}, notice() {}, warning() {}, error() {}, critical() {}, log() {} };
 
   /** A deterministic noisy input (its own LCG); counts which read method was used. */
   function noisyInput(name: string, seed: number, sync: boolean, counts: { sync: number; async: number }): AdcInput {
@@ -98,30 +129,7 @@ describe("PhotodiodeSampler reads synchronously when every input can, and awaits
       s = (Math.imul(s, 1103515245) + 12345) >>> 0;
       return 1000 + (s / 2 ** 32) * 50;
     };
-    const input: AdcInput = {
-      name,
-      driver: "ads1114",
-      address: 0x48,
-      channel: 0,
-      gain: 1,
-      hasGain: false,
-      readRaw: async () => {
-        counts.async++;
-        return next();
-      },
-      rawToVolts: (raw) => raw / 1000,
-      voltsToRaw: (v) => v * 1000,
-      readVolts: async () => next() / 1000,
-      setGain: async () => {},
-      adjustGainFor: async () => false,
-    };
-    if (sync) {
-      input.readRawSync = () => {
-        counts.sync++;
-        return next();
-      };
-    }
-    return input;
+    return fakeInput(name, next, sync, (path) => counts[path]++);
   }
 
   async function readings(syncFlags: [boolean, boolean], n: number, overlap = false) {
@@ -242,7 +250,6 @@ function gainedInput(sync: boolean, calls: string[]): AdcInput {
 }
 
 describe("PhotodiodeSampler adjusts gains synchronously when the input can", () => {
-  const logger = { debug() {}, info() {}, notice() {}, warning() {}, error() {}, critical() {}, log() {} };
 
   async function run(sync: boolean) {
     const clock = new VirtualClock(0);
@@ -279,7 +286,6 @@ describe("PhotodiodeSampler adjusts gains synchronously when the input can", () 
 });
 
 describe("a sweep on clock timers (inputs that answer at once) keeps the awaited sweep's timing", () => {
-  const logger = { debug() {}, info() {}, notice() {}, warning() {}, error() {}, critical() {}, log() {} };
 
   function loggingInput(name: string, sync: boolean, clock: VirtualClock, log: string[], failAt?: { n: number }): AdcInput {
     let reads = 0;
@@ -289,22 +295,7 @@ describe("a sweep on clock timers (inputs that answer at once) keeps the awaited
       log.push(`${clock.now()} ${name}`);
       return 1000 + reads;
     };
-    const input: AdcInput = {
-      name,
-      driver: "ads1114",
-      address: 0x48,
-      channel: 0,
-      gain: 1,
-      hasGain: false,
-      readRaw: async () => read(),
-      rawToVolts: (raw) => raw / 1000,
-      voltsToRaw: (v) => v * 1000,
-      readVolts: async () => read() / 1000,
-      setGain: async () => {},
-      adjustGainFor: async () => false,
-    };
-    if (sync) input.readRawSync = read;
-    return input;
+    return fakeInput(name, read, sync);
   }
 
   async function run(sync: boolean, failAt?: { n: number }) {
