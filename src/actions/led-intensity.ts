@@ -73,6 +73,7 @@ interface Selection {
   allChanged: boolean;
 }
 
+const NO_CHANNELS: readonly LedChannel[] = [];
 const RESOLVED_TRUE = Promise.resolve(true);
 const RESOLVED_FALSE = Promise.resolve(false);
 
@@ -253,15 +254,9 @@ export class LedController {
    * Runs `fn` with the requested channels at the given intensities and restores their previous
    * values afterwards (even when `fn` throws, and even if they were changed meanwhile).
    */
-  async withTemporaryIntensities<T>(request: LedRequest, fn: () => Promise<T>, opts: SetLedOptions = DEFAULT_OPTIONS): Promise<T> {
-    const previous: LedRequest = {};
-    for (const key in request) if (Object.hasOwn(request, key)) previous[key as LedChannel] = this.cachedIntensity(key as LedChannel);
-    try {
-      if (!(await this.setIntensities(request, opts))) throw new Error("Unable to update LED.");
-      return await fn();
-    } finally {
-      if (!(await this.setIntensities(previous, opts))) this.deps.logger.error("Unable to reset LED.");
-    }
+  withTemporaryIntensities<T>(request: LedRequest, fn: () => Promise<T>, opts: SetLedOptions = DEFAULT_OPTIONS): Promise<T> {
+    // Locking no channels adds no step: the same changes, awaits and restore.
+    return this.withTemporaryIntensitiesAndLocks(request, NO_CHANNELS, fn, "", opts);
   }
 
   /**
@@ -280,7 +275,8 @@ export class LedController {
 
   /**
    * `withTemporaryIntensities(request, () => withLockedChannels(lockChannels, fn, ownerId), opts)`
-   * in one frame: the same steps in the same order (OD reading does this every reading).
+   * in one frame: the same steps in the same order (OD reading does this every reading). With no
+   * `lockChannels` it is `withTemporaryIntensities` itself.
    */
   async withTemporaryIntensitiesAndLocks<T>(
     request: LedRequest,
