@@ -20,9 +20,10 @@ interface DeferredTrigger {
   name: string;
   /** As sqlite_master keeps it, to create the trigger again. */
   sql: string;
-  table: string;
   /** The trigger's INSERT over the rows after a rowid, in rowid order. */
   catchUp: Database.Statement;
+  /** The source table's last rowid (0 when empty). */
+  lastRowid: Database.Statement;
   /** Rows up to this rowid have been copied (committed). */
   doneThrough: number;
   /** Where the current batch's catch-up got to, until its transaction commits. */
@@ -51,9 +52,10 @@ export class DeferredTriggers {
         const catchUp = db.prepare(
           `${insertHead} SELECT ${values} FROM "${table}" AS new WHERE new.rowid > ? ORDER BY new.rowid ${onConflict ?? ""}`,
         );
-        const doneThrough = (db.prepare(`SELECT coalesce(max(rowid), 0) FROM "${table}"`).pluck().get() as number) ?? 0;
+        const lastRowid = db.prepare(`SELECT coalesce(max(rowid), 0) FROM "${table}"`).pluck();
+        const doneThrough = lastRowid.get() as number;
         db.exec(`DROP TRIGGER "${t.name.replace(/"/g, '""')}"`);
-        deferred.push({ name: t.name, sql: t.sql, table, catchUp, doneThrough, pendingThrough: undefined });
+        deferred.push({ name: t.name, sql: t.sql, catchUp, lastRowid, doneThrough, pendingThrough: undefined });
       }
     })();
     return new DeferredTriggers(db, deferred);
@@ -68,7 +70,7 @@ export class DeferredTriggers {
   catchUp(): void {
     for (const t of this.pending) {
       const from = t.pendingThrough ?? t.doneThrough;
-      const through = this.db.prepare(`SELECT coalesce(max(rowid), 0) FROM "${t.table}"`).pluck().get() as number;
+      const through = t.lastRowid.get() as number;
       if (through > from) t.catchUp.run(from);
       t.pendingThrough = through;
     }
