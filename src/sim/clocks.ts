@@ -52,8 +52,11 @@ const PASS_SPAN_MS = 100;
 export function fireBatch(clock: SimulationClock, limitMs: number, isDone: () => boolean): Promise<number> {
   return new Promise((resolve) => {
     const passLimit = Math.min(limitMs, (clock.nextDue() ?? Number.POSITIVE_INFINITY) + PASS_SPAN_MS);
+    // As many immediates as timers are due in the pass's span, and a few for timers those set
+    // for the same span: most passes need far fewer than TIMERS_PER_PASS.
+    const queued = Math.min(TIMERS_PER_PASS, clock.countDue(passLimit, TIMERS_PER_PASS) + SPARE_PER_PASS);
     let fired = 0;
-    let left = TIMERS_PER_PASS;
+    let left = queued;
     let stopped = false;
     const step = () => {
       if (!stopped) {
@@ -62,10 +65,6 @@ export function fireBatch(clock: SimulationClock, limitMs: number, isDone: () =>
       }
       if (--left === 0) resolve(fired);
     };
-    // As many immediates as timers are due in the pass's span, and a few for timers those set
-    // for the same span: most passes need far fewer than TIMERS_PER_PASS.
-    left = Math.min(TIMERS_PER_PASS, clock.countDue(passLimit, TIMERS_PER_PASS) + SPARE_PER_PASS);
-    const queued = left;
     for (let i = 0; i < queued; i++) setImmediate(step);
   });
 }
