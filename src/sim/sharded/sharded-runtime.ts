@@ -186,6 +186,9 @@ export class ShardedRuntime implements SimulationRuntime {
     const clock = this.o.clock;
     const done = settledFlag(work);
     const limit = clock.now() + maxVirtualMs;
+    const settle = async () => {
+      for (let i = 0; i < SETTLE_TURNS && !done(); i++) await turn();
+    };
     for (;;) {
       await turn();
       if (done()) break;
@@ -202,7 +205,7 @@ export class ShardedRuntime implements SimulationRuntime {
       // This thread's housekeeping (the streamer's statistics and batched writes) never acts on a
       // unit: it fires on time here while the shards run on past it.
       if ((clock.nextDue() ?? Number.POSITIVE_INFINITY) <= clock.now()) {
-        if ((await fireBatch(clock, clock.now(), done)) > 0) for (let i = 0; i < SETTLE_TURNS && !done(); i++) await turn();
+        if ((await fireBatch(clock, clock.now(), done)) > 0) await settle();
         continue;
       }
       const target = Math.min(this.nextUnitTimer(), clock.now() + window, limit);
@@ -217,13 +220,13 @@ export class ShardedRuntime implements SimulationRuntime {
           }
         }
         // A change a `when` waits for gets the same turns as a timer firing here (below).
-        if ((await this.takeWindow(target)) > 0) for (let i = 0; i < SETTLE_TURNS && !done(); i++) await turn();
+        if ((await this.takeWindow(target)) > 0) await settle();
         continue;
       }
       if ((await fireBatch(clock, target, done)) > 0) {
         // What those timers set off here (the executor finishing a step, or the whole run) gets a
         // few turns before the shards move on, as it would between two timers on one clock.
-        for (let i = 0; i < SETTLE_TURNS && !done(); i++) await turn();
+        await settle();
         continue;
       }
       if (done()) break;
